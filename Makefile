@@ -1,0 +1,47 @@
+# The two commands of the README: `make serve` and `make test`. Only Python 3.11+ and make needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: serve test lint typecheck pytest openapi migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "patientkontrakt needs Python 3.11 or newer"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(BIN)/patientkontrakt migrate
+
+serve: migrate
+	$(BIN)/patientkontrakt serve
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
+pytest: $(VENV)/.dev-installed
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+test: lint typecheck pytest
+
+openapi: $(VENV)/.installed
+	$(BIN)/patientkontrakt openapi --output openapi.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

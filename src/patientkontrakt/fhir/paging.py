@@ -1,0 +1,80 @@
+"""Signed paging cursors: `_page` links a client cannot forge or reuse for another query.
+
+A cursor holds the position after the last entry shown (a history sequence number or a
+resource id), never an offset, so pages stay correct while data changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from patientkontrakt.outcomes import error
+
+PAGE_PARAM = "_page"
+
+
+def load_secret(configured: str | None, data_dir: Path) -> bytes:
+    """The configured key, or one kept in `data_dir/paging.key` (made on first use)."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "paging.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+class PageSigner:
+    """Makes and checks `_page` cursors bound to one query and valid for `ttl` seconds."""
+
+    def __init__(self, secret: bytes, ttl: int) -> None:
+        self._secret = secret
+        self._ttl = ttl
+
+    def sign(self, query: str, position: dict[str, Any]) -> str:
+        """A cursor for `position` within the results of `query`."""
+        payload = orjson.dumps(
+            {"q": _digest(query), "p": position, "e": int(time.time()) + self._ttl}
+        )
+        mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
+        return _b64(payload) + "." + _b64(mac)
+
+    def verify(self, query: str, token: str) -> dict[str, Any]:
+        """The position in a cursor; 400 when tampered or for another query, 410 when expired."""
+        try:
+            body, _, mac = token.partition(".")
+            payload = _unb64(body)
+            expected = hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
+            valid = hmac.compare_digest(expected, _unb64(mac))
+            data = orjson.loads(payload) if valid else None
+        except (ValueError, orjson.JSONDecodeError):
+            data = None
+        if not isinstance(data, dict) or data.get("q") != _digest(query):
+            raise error(400, "invalid", "The _page link is not valid for this query")
+        if int(data.get("e", 0)) < time.time():
+            raise error(410, "expired", "The _page link has expired; repeat the search")
+        position = data.get("p")
+        if not isinstance(position, dict):
+            raise error(400, "invalid", "The _page link is not valid for this query")
+        return position
+
+
+def _digest(query: str) -> str:
+    return hashlib.sha256(query.encode()).hexdigest()[:16]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

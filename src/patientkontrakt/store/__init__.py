@@ -1,0 +1,1 @@
+"""Storage: tables, engines, the versioned resource repository. The only package that talks SQL."""

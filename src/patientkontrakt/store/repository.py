@@ -1,0 +1,283 @@
+"""Versioned resource storage: current rows, every version, and index rows in one transaction.
+
+The stored JSON of a version is the body served; nothing here builds a pydantic model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patientkontrakt.outcomes import conflict
+from patientkontrakt.store.criteria import Criteria, TokenValue
+from patientkontrakt.store.indexing import token_rows
+from patientkontrakt.store.tables import resource, resource_version, token_index
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One stored version of a resource."""
+
+    resource_type: str
+    resource_id: str
+    version_id: int
+    last_updated: dt.datetime
+    deleted: bool
+    content: bytes | None
+    method: str = ""
+    seq: int = 0
+
+    @property
+    def etag(self) -> str:
+        """The weak ETag of this version, `W/"n"`."""
+        return f'W/"{self.version_id}"'
+
+    @property
+    def reference(self) -> str:
+        """`Type/id`."""
+        return f"{self.resource_type}/{self.resource_id}"
+
+
+def format_instant(moment: dt.datetime) -> str:
+    """A FHIR instant in UTC with milliseconds, e.g. `2026-11-28T09:15:00.000Z`."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _now() -> dt.datetime:
+    # Milliseconds: the precision shown in meta.lastUpdated, so stored and shown instants agree.
+    moment = dt.datetime.now(dt.UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _token_clause(param: str, value: TokenValue) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = [token_index.c.param == param]
+    if value.code is not None:
+        clauses.append(token_index.c.code == value.code)
+    if value.has_system:
+        if value.system:
+            clauses.append(token_index.c.system == value.system)
+        else:
+            clauses.append(token_index.c.system.is_(None))
+    return and_(*clauses)
+
+
+class Repository:
+    """Reads and versioned writes over one connection (and so one transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def current(
+        self, resource_type: str, resource_id: str, *, for_update: bool = False
+    ) -> StoredVersion | None:
+        """The current version (possibly a deletion), or None if the id never existed."""
+        stmt = select(
+            resource.c.version_id, resource.c.last_updated, resource.c.deleted, resource.c.content
+        ).where(resource.c.resource_type == resource_type, resource.c.resource_id == resource_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return StoredVersion(resource_type, resource_id, row[0], row[1], row[2], row[3])
+
+    async def version(
+        self, resource_type: str, resource_id: str, version_id: int
+    ) -> StoredVersion | None:
+        """One version by number, or None."""
+        rv = resource_version.c
+        row = (
+            await self.conn.execute(
+                select(rv.last_updated, rv.deleted, rv.content, rv.method, rv.seq).where(
+                    rv.resource_type == resource_type,
+                    rv.resource_id == resource_id,
+                    rv.version_id == version_id,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return StoredVersion(
+            resource_type, resource_id, version_id, row[0], row[1], row[2], row[3], row[4]
+        )
+
+    async def write(
+        self,
+        resource_type: str,
+        resource_id: str,
+        body: dict[str, Any],
+        *,
+        previous: StoredVersion | None,
+        method: str,
+    ) -> StoredVersion:
+        """Store `body` as the next version after `previous` (None: a new resource).
+
+        Sets `id`, `meta.versionId` and `meta.lastUpdated` in `body`, writes the version, the
+        current row and the index rows. A concurrent writer that got there first gives 409.
+        """
+        version_id = previous.version_id + 1 if previous else 1
+        moment = _now()
+        if previous is not None and moment < previous.last_updated:
+            moment = previous.last_updated  # clocks of replicas may disagree slightly
+        body["id"] = resource_id
+        meta = body.get("meta")
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        meta["versionId"] = str(version_id)
+        meta["lastUpdated"] = format_instant(moment)
+        body["meta"] = meta
+        content = orjson.dumps(_ordered(body))
+        stored = StoredVersion(
+            resource_type, resource_id, version_id, moment, False, content, method
+        )
+        await self._append(stored, previous)
+        await self._reindex(resource_type, resource_id, body)
+        return stored
+
+    async def delete(self, previous: StoredVersion) -> StoredVersion:
+        """Record a deletion as the next version of `previous`."""
+        moment = max(_now(), previous.last_updated)
+        stored = StoredVersion(
+            previous.resource_type,
+            previous.resource_id,
+            previous.version_id + 1,
+            moment,
+            True,
+            None,
+            "DELETE",
+        )
+        await self._append(stored, previous)
+        await self._reindex(previous.resource_type, previous.resource_id, None)
+        return stored
+
+    async def _append(self, stored: StoredVersion, previous: StoredVersion | None) -> None:
+        values = {
+            "resource_type": stored.resource_type,
+            "resource_id": stored.resource_id,
+            "version_id": stored.version_id,
+            "last_updated": stored.last_updated,
+            "deleted": stored.deleted,
+            "content": stored.content,
+        }
+        try:
+            await self.conn.execute(insert(resource_version).values(method=stored.method, **values))
+            if previous is None:
+                await self.conn.execute(insert(resource).values(**values))
+                return
+        except IntegrityError as exc:
+            raise conflict(
+                f"{stored.reference} was written by another request at the same time; retry"
+            ) from exc
+        result = await self.conn.execute(
+            update(resource)
+            .where(
+                resource.c.resource_type == stored.resource_type,
+                resource.c.resource_id == stored.resource_id,
+                resource.c.version_id == previous.version_id,
+            )
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise conflict(f"{stored.reference} was changed by another request; retry")
+
+    async def _reindex(
+        self, resource_type: str, resource_id: str, body: dict[str, Any] | None
+    ) -> None:
+        await self.conn.execute(
+            delete(token_index).where(
+                token_index.c.resource_type == resource_type,
+                token_index.c.resource_id == resource_id,
+            )
+        )
+        rows = token_rows(resource_type, resource_id, body) if body is not None else []
+        if rows:
+            await self.conn.execute(insert(token_index), rows)
+
+    async def find_ids(self, criteria: Criteria, *, limit: int) -> list[str]:
+        """Ids of current, non-deleted resources matching `criteria`, at most `limit`."""
+        stmt = (
+            select(resource.c.resource_id)
+            .where(*_criteria_clauses(criteria))
+            .order_by(resource.c.resource_id)
+            .limit(limit)
+        )
+        return list((await self.conn.scalars(stmt)).all())
+
+    async def search(
+        self, criteria: Criteria, *, after_id: str | None, count: int
+    ) -> list[StoredVersion]:
+        """Current resources matching `criteria`, ordered by id, after `after_id`; one query."""
+        r = resource.c
+        stmt = select(r.resource_id, r.version_id, r.last_updated, r.content).where(
+            *_criteria_clauses(criteria)
+        )
+        if after_id is not None:
+            stmt = stmt.where(r.resource_id > after_id)
+        rows = (await self.conn.execute(stmt.order_by(r.resource_id).limit(count))).all()
+        return [
+            StoredVersion(criteria.resource_type, row[0], row[1], row[2], False, row[3])
+            for row in rows
+        ]
+
+    async def history(
+        self,
+        *,
+        resource_type: str | None,
+        resource_id: str | None,
+        since: dt.datetime | None,
+        before_seq: int | None,
+        count: int,
+    ) -> list[StoredVersion]:
+        """Versions newest first, at system, type or instance level; `count` at most."""
+        rv = resource_version.c
+        stmt = select(
+            rv.resource_type,
+            rv.resource_id,
+            rv.version_id,
+            rv.last_updated,
+            rv.deleted,
+            rv.content,
+            rv.method,
+            rv.seq,
+        )
+        if resource_type is not None:
+            stmt = stmt.where(rv.resource_type == resource_type)
+        if resource_id is not None:
+            stmt = stmt.where(rv.resource_id == resource_id)
+        if since is not None:
+            stmt = stmt.where(rv.last_updated >= since)
+        if before_seq is not None:
+            stmt = stmt.where(rv.seq < before_seq)
+        stmt = stmt.order_by(rv.seq.desc()).limit(count)
+        rows = (await self.conn.execute(stmt)).all()
+        return [StoredVersion(*row) for row in rows]
+
+
+def _criteria_clauses(criteria: Criteria) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [
+        resource.c.resource_type == criteria.resource_type,
+        resource.c.deleted.is_(False),
+    ]
+    for any_of in criteria.ids:
+        clauses.append(resource.c.resource_id.in_(any_of))
+    for param, values in criteria.tokens:
+        clauses.append(
+            exists().where(
+                token_index.c.resource_type == resource.c.resource_type,
+                token_index.c.resource_id == resource.c.resource_id,
+                or_(*(_token_clause(param, v) for v in values)),
+            )
+        )
+    return clauses
+
+
+def _ordered(body: dict[str, Any]) -> dict[str, Any]:
+    # resourceType, id and meta first, as FHIR JSON examples show them; the rest as given.
+    head: dict[str, Any] = {k: body[k] for k in ("resourceType", "id", "meta") if k in body}
+    head.update((k, v) for k, v in body.items() if k not in head)
+    return head

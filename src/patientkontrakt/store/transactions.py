@@ -1,0 +1,36 @@
+"""Units of work: a repository bound to one connection, read-only or in a write transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from patientkontrakt.store.database import WRITE_OPTION
+from patientkontrakt.store.repository import Repository
+
+
+class Store:
+    """Hands out repositories; everything done through one `writing()` commits or rolls back."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Repository]:
+        """A repository for reads; nothing it does is committed."""
+        async with self.engine.connect() as conn:
+            yield Repository(conn)
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[Repository]:
+        """A repository in one write transaction: committed on success, rolled back on error."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE_OPTION: True})
+            async with conn.begin():
+                yield Repository(conn)
+
+    async def dispose(self) -> None:
+        """Close the engine's connections."""
+        await self.engine.dispose()

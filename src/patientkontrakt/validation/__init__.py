@@ -1,0 +1,1 @@
+"""Validation of writes: base R4 structure now, profiles later."""

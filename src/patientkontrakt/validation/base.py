@@ -1,0 +1,109 @@
+"""Base-model validation of a resource with the fhir.resources R4B models.
+
+The models are lenient about JSON kinds (they turn `"true"` into `true`), while the store keeps
+and serves the client's own JSON; so after the model accepts a resource, its JSON is also checked
+against the model's view of it, kind by kind, and FHIR JSON's own rules (no empty strings, objects
+or arrays, no nulls outside primitive arrays) are enforced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from patientkontrakt.fhir.registry import model_class
+from patientkontrakt.outcomes import FhirError, Issue
+
+_NUMBER = (int, float, Decimal)
+
+
+def validate_resource(resource_type: str, body: dict[str, Any]) -> None:
+    """Raise a 422 FhirError with one issue per problem when `body` is not a valid resource."""
+    issues = _json_rule_issues(body, resource_type)
+    if issues:
+        raise FhirError(422, issues)
+    try:
+        model = model_class(resource_type).model_validate(body)
+    except ValidationError as exc:
+        raise FhirError(422, [_issue(resource_type, e) for e in exc.errors()]) from exc
+    except (ValueError, TypeError) as exc:
+        raise FhirError(422, [Issue("structure", str(exc), expression=(resource_type,))]) from exc
+    dumped = model.model_dump(by_alias=True, exclude_none=True)
+    issues = list(_kind_issues(body, dumped, resource_type))
+    if issues:
+        raise FhirError(422, issues)
+
+
+def _issue(resource_type: str, err: Any) -> Issue:
+    path = resource_type
+    for part in err.get("loc", ()):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("__root__",) and not str(part).startswith(("function-", "json-")):
+            path += f".{part}"
+    message = str(err.get("msg", "invalid"))
+    code = "structure" if err.get("type") == "extra_forbidden" else "value"
+    if err.get("type") == "extra_forbidden":
+        message = "Unknown element"
+    elif err.get("type") == "missing":
+        code = "required"
+    return Issue(code, f"{path}: {message}", expression=(path,))
+
+
+def _json_rule_issues(value: Any, path: str) -> list[Issue]:
+    issues: list[Issue] = []
+    if isinstance(value, dict):
+        if not value:
+            issues.append(
+                Issue("value", f"{path}: empty objects are not allowed", expression=(path,))
+            )
+        for key, item in value.items():
+            child = f"{path}.{key}"
+            if item is None:
+                issues.append(Issue("value", f"{child}: null is not allowed", expression=(child,)))
+            else:
+                issues.extend(_json_rule_issues(item, child))
+    elif isinstance(value, list):
+        if not value:
+            issues.append(
+                Issue("value", f"{path}: empty arrays are not allowed", expression=(path,))
+            )
+        for index, item in enumerate(value):
+            if item is not None:  # nulls hold places in primitive arrays with extensions
+                issues.extend(_json_rule_issues(item, f"{path}[{index}]"))
+    elif isinstance(value, str) and not value.strip():
+        issues.append(
+            Issue("value", f"{path}: empty or blank strings are not allowed", expression=(path,))
+        )
+    return issues
+
+
+def _kind_issues(given: Any, model_view: Any, path: str) -> list[Issue]:
+    if isinstance(given, dict) and isinstance(model_view, dict):
+        out: list[Issue] = []
+        for key, item in given.items():
+            if key in model_view:
+                out.extend(_kind_issues(item, model_view[key], f"{path}.{key}"))
+        return out
+    if isinstance(given, list) and isinstance(model_view, list):
+        out = []
+        for index, (item, seen) in enumerate(zip(given, model_view, strict=False)):
+            out.extend(_kind_issues(item, seen, f"{path}[{index}]"))
+        return out
+    expected = _json_kind(model_view)
+    if expected is not None and expected != _json_kind(given):
+        return [Issue("value", f"{path}: expected a JSON {expected}", expression=(path,))]
+    return []
+
+
+def _json_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, _NUMBER):
+        return "number"
+    if isinstance(value, str | dt.date | dt.time):
+        return "string"
+    return None
