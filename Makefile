@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: serve test lint typecheck pytest openapi migrate clean
+.PHONY: serve test lint typecheck pytest openapi migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -27,8 +27,8 @@ serve: migrate
 	$(BIN)/patientkontrakt serve
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
@@ -39,6 +39,10 @@ pytest: $(VENV)/.dev-installed
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 test: lint typecheck pytest
+
+# Benchmark of the running service (not a timed test); BENCH_SIZE=tiny|small|<patients>.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run
 
 openapi: $(VENV)/.installed
 	$(BIN)/patientkontrakt openapi --output openapi.yaml

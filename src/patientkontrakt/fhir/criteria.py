@@ -12,6 +12,7 @@ from patientkontrakt.outcomes import bad_request, not_supported
 from patientkontrakt.store.criteria import Criteria, TokenValue
 
 IGNORED = frozenset({"_format", "_pretty"})
+MAX_VALUE_LENGTH = 4096
 
 
 def parse_token(value: str) -> TokenValue:
@@ -31,6 +32,8 @@ def parse_criteria(resource_type: str, query: str | list[tuple[str, str]]) -> Cr
             continue
         if not raw:
             raise bad_request(f"Search parameter '{name}' has no value")
+        if "\x00" in raw or len(raw) > MAX_VALUE_LENGTH:
+            raise bad_request(f"Search parameter '{name}' has a value no resource can hold")
         values = raw.split(",")
         if name == "_id":
             bad = [v for v in values if not is_valid_id(v)]

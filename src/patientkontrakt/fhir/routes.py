@@ -89,6 +89,8 @@ async def metadata(request: Request) -> Response:
 
 
 @router.post("", summary="Batch or transaction Bundle")
+# Clients often keep the base URL with a trailing slash; a redirect would drop the POST body.
+@router.post("/", include_in_schema=False)
 async def batch_or_transaction(request: Request) -> Response:
     """Process a `batch` or `transaction` Bundle (http.html#transaction)."""
     context = server(request)

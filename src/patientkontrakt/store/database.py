@@ -65,11 +65,16 @@ def configure_sqlite(sync_engine: Any) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url` (sqlite:// or postgresql://)."""
+    """An async engine for `url` (sqlite:// or postgresql://).
+
+    Bound parameters are hidden from SQLAlchemy's errors and logs: they hold personal data.
+    """
     target = async_url(url)
     ensure_sqlite_folder(target)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target, connect_args={"timeout": 30})
+        engine = create_async_engine(target, connect_args={"timeout": 30}, hide_parameters=True)
         configure_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(target, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        target, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )

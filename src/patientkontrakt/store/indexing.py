@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from patientkontrakt.outcomes import FhirError, Issue
+
+MAX_TOKEN_LENGTH = 512
+"""Longest identifier system or value kept; longer ones are refused, not silently cut."""
+
 
 def token_rows(resource_type: str, resource_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     """Token index rows for `body`: one per identifier with a value."""
@@ -26,6 +31,18 @@ def token_rows(resource_type: str, resource_id: str, body: dict[str, Any]) -> li
             continue
         system = identifier.get("system")
         key = (system if isinstance(system, str) else None, value)
+        if len(value) > MAX_TOKEN_LENGTH or len(key[0] or "") > MAX_TOKEN_LENGTH:
+            where = f"{resource_type}.identifier"
+            raise FhirError(
+                422,
+                [
+                    Issue(
+                        "too-long",
+                        f"{where}: system and value may hold at most {MAX_TOKEN_LENGTH} characters",
+                        expression=(where,),
+                    )
+                ],
+            )
         if key in seen:
             continue
         seen.add(key)

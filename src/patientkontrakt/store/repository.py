@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -266,11 +266,14 @@ def _criteria_clauses(criteria: Criteria) -> list[ColumnElement[bool]]:
     for any_of in criteria.ids:
         clauses.append(resource.c.resource_id.in_(any_of))
     for param, values in criteria.tokens:
+        # IN (indexed subquery) rather than a correlated EXISTS: both planners then start from
+        # the token index instead of probing it once per resource of the type.
         clauses.append(
-            exists().where(
-                token_index.c.resource_type == resource.c.resource_type,
-                token_index.c.resource_id == resource.c.resource_id,
-                or_(*(_token_clause(param, v) for v in values)),
+            resource.c.resource_id.in_(
+                select(token_index.c.resource_id).where(
+                    token_index.c.resource_type == criteria.resource_type,
+                    or_(*(_token_clause(param, v) for v in values)),
+                )
             )
         )
     return clauses

@@ -48,7 +48,7 @@ def _issue(resource_type: str, err: Any) -> Issue:
     code = "structure" if err.get("type") == "extra_forbidden" else "value"
     if err.get("type") == "extra_forbidden":
         message = "Unknown element"
-    elif err.get("type") == "missing":
+    elif err.get("type") in ("missing", "model_field_validation.missing"):  # fhir.resources
         code = "required"
     return Issue(code, f"{path}: {message}", expression=(path,))
 
@@ -78,6 +78,8 @@ def _json_rule_issues(value: Any, path: str) -> list[Issue]:
         issues.append(
             Issue("value", f"{path}: empty or blank strings are not allowed", expression=(path,))
         )
+    elif isinstance(value, str) and "\x00" in value:
+        issues.append(Issue("value", f"{path}: NUL characters are not allowed", expression=(path,)))
     return issues
 
 
