@@ -27,9 +27,18 @@ def load_secret(configured: str | None, data_dir: Path) -> bytes:
         return configured.encode()
     path = data_dir / "paging.key"
     if not path.exists():
+        # Several workers may start at once: write a complete file aside, then link it into
+        # place, which fails for all but the first, so every worker reads the same key.
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        draft = data_dir / f".paging.key.{secrets.token_hex(8)}"
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_urlsafe(32))
+        try:
+            path.hardlink_to(draft)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip().encode()
 
 
