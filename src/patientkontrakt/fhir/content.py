@@ -41,9 +41,23 @@ def check_acceptable(request: Request) -> None:
     accept = request.headers.get("accept")
     if not accept:
         return
-    if any(_media_type(part) in _ACCEPTABLE for part in accept.split(",")):
+    if any(
+        _media_type(part) in _ACCEPTABLE and not _quality_zero(part) for part in accept.split(",")
+    ):
         return
     raise error(406, "not-supported", f"Cannot produce {accept}; this server produces {FHIR_JSON}")
+
+
+def _quality_zero(part: str) -> bool:
+    """True for an Accept member with `q=0`, which means "not acceptable" (RFC 9110 12.4.2)."""
+    for param in part.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                return float(value.strip()) == 0
+            except ValueError:
+                return False
+    return False
 
 
 def pretty_requested(request: Request) -> bool:
@@ -66,7 +80,7 @@ def dumps(value: Any) -> bytes:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, or 413 once it passes `limit` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0

@@ -11,7 +11,7 @@ from patientkontrakt.outcomes import bad_request
 
 ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
 
-_ETAG = re.compile(r'\s*(?:W/)?"(\d+)"\s*')
+_ETAG = re.compile(r'\s*(?:W/)?"(\d+)"\s*', re.ASCII)
 
 
 def parse_version_etag(value: str, header: str) -> int:

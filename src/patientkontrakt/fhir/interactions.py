@@ -63,9 +63,12 @@ async def vread(
     repo: Repository, resource_type: str, resource_id: str, version: str
 ) -> StoredVersion:
     """One version; 404 if there is no such version, 410 if it records a deletion."""
-    if not version.isdigit():
+    # isascii: str.isdigit() is also true for "²" (int() refuses it) and "١" (int() takes it).
+    if not (version.isascii() and version.isdigit()):
         raise bad_request(f"Version id '{version}' is not a number")
-    stored = await repo.version(resource_type, resource_id, int(version))
+    number = int(version)
+    # Larger than the version column holds: no such version (binding it would fail).
+    stored = await repo.version(resource_type, resource_id, number) if number < 2**31 else None
     if stored is None:
         raise not_found(f"{resource_type}/{resource_id}/_history/{version} is not known")
     if stored.deleted:
@@ -219,7 +222,7 @@ async def delete(
     current = await repo.current(resource_type, resource_id, for_update=True)
     if current is None:
         raise not_found(f"{resource_type}/{resource_id} is not known")
-    if current.deleted:
+    if current.deleted and if_match is None:
         return Result(204, current, "already deleted")
     _check_if_match(current, if_match, resource_type, resource_id)
     return Result(204, await repo.delete(current))

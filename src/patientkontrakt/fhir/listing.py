@@ -37,7 +37,7 @@ def parse_count(pairs: list[tuple[str, str]], paging: Paging) -> int:
     raw = [v for k, v in pairs if k == "_count"]
     if not raw:
         return paging.default_count
-    if not raw[-1].isdigit():
+    if not (raw[-1].isascii() and raw[-1].isdigit()):  # "²".isdigit() is true, int() fails
         raise bad_request(f"_count must be a whole number, not {raw[-1]!r}", "_count")
     return min(int(raw[-1]), paging.max_count)
 
@@ -55,7 +55,10 @@ def parse_instant(value: str, name: str) -> dt.datetime:
         raise bad_request(f"{name}={value!r} is not a valid instant", name) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=STOCKHOLM)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise bad_request(f"{name}={value!r} is out of range", name) from exc
 
 
 def _query_key(path: str, pairs: list[tuple[str, str]]) -> str:
