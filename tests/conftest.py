@@ -14,12 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from patientkontrakt.store import migrate
 from patientkontrakt.store.database import sync_url
+from patientkontrakt.store.tables import metadata
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -60,8 +61,8 @@ def clear_tables(url: str) -> None:
     """Empty every table, so each test starts from an empty store."""
     engine = create_engine(sync_url(url))
     with engine.begin() as conn:
-        for table in ("token_index", "resource", "resource_version"):
-            conn.execute(text(f"DELETE FROM {table}"))
+        for table in metadata.sorted_tables:
+            conn.execute(table.delete())
     engine.dispose()
 
 

@@ -320,7 +320,7 @@ async def test_failure_during_a_write_leaves_nothing(
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret index failure")
 
-    monkeypatch.setattr(Repository, "_reindex", broken)
+    monkeypatch.setattr(Repository, "_replace_index", broken)
 
     created = await client.post("/Patient", json=builders.patient(), headers=FHIR_JSON)
     put = await client.put(

@@ -110,17 +110,52 @@ async def test_system_interactions(capability: dict[str, Any]) -> None:
     assert codes == SYSTEM_INTERACTIONS
 
 
-async def test_search_params_are_only_id_and_identifier(capability: dict[str, Any]) -> None:
+# What EHRs and portals search by (search.html and the R4 SearchParameter registry).
+CONTRACT_PARAMS = {
+    "CarePlan": {
+        "patient": "reference",
+        "status": "token",
+        "date": "date",
+        "care-team": "reference",
+    },
+    "CareTeam": {"patient": "reference", "status": "token", "participant": "reference"},
+    "Appointment": {
+        "patient": "reference",
+        "date": "date",
+        "status": "token",
+        "actor": "reference",
+    },
+    "Patient": {"identifier": "token", "name": "string", "birthdate": "date", "family": "string"},
+    "Goal": {"patient": "reference", "lifecycle-status": "token"},
+}
+
+
+async def test_search_params_are_listed_with_their_types(capability: dict[str, Any]) -> None:
     for resource_type, entry in resources(capability).items():
         params = {p["name"]: p for p in entry["searchParam"]}
-        expected = {"_id"} if resource_type in WITHOUT_IDENTIFIER else {"_id", "identifier"}
-        assert set(params) == expected, resource_type
-        assert params["_id"]["type"] == "token"
-        if "identifier" in params:
-            assert params["identifier"]["type"] == "token"
+        assert params["_id"]["type"] == "token", resource_type
+        assert params["_lastUpdated"]["type"] == "date", resource_type
+        for param in entry["searchParam"]:
+            assert param["type"] in {
+                "token",
+                "string",
+                "reference",
+                "date",
+                "number",
+                "quantity",
+                "uri",
+            }, (resource_type, param)
+            assert param["documentation"], (resource_type, param["name"])
+        if resource_type not in WITHOUT_IDENTIFIER:
             assert params["identifier"]["definition"] == (
                 f"http://hl7.org/fhir/SearchParameter/{resource_type}-identifier"
+            ) or params["identifier"]["definition"].startswith(
+                "http://hl7.org/fhir/SearchParameter/"
             )
+    for resource_type, expected in CONTRACT_PARAMS.items():
+        params = {p["name"]: p["type"] for p in resources(capability)[resource_type]["searchParam"]}
+        for name, kind in expected.items():
+            assert params.get(name) == kind, (resource_type, name)
 
 
 # --- claims checked against behaviour -------------------------------------------------------
@@ -144,9 +179,12 @@ async def test_every_listed_type_answers_read_search_and_history(
 async def test_identifier_claim_matches_behaviour_for_every_type(
     client: httpx.AsyncClient, capability: dict[str, Any]
 ) -> None:
+    strict = {"Prefer": "handling=strict"}
     for resource_type, entry in resources(capability).items():
         claims = any(p["name"] == "identifier" for p in entry["searchParam"])
-        response = await client.get(f"/{resource_type}", params={"identifier": "urn:x|1"})
+        response = await client.get(
+            f"/{resource_type}", params={"identifier": "urn:x|1"}, headers=strict
+        )
         if claims:
             assert response.status_code == 200, (resource_type, response.text)
         else:
@@ -200,11 +238,28 @@ async def test_id_search_finds_by_id(client: httpx.AsyncClient) -> None:
     assert urls == {f"{BASE}/Patient/{ids[0]}", f"{BASE}/Patient/{ids[2]}"}
 
 
-async def test_unlisted_search_parameter_is_refused(client: httpx.AsyncClient) -> None:
-    for query in ({"name": "Tolvansson"}, {"birthdate": "1912-12-12"}, {"_lastUpdated": "gt2020"}):
-        response = await client.get("/Patient", params=query)
-        assert response.status_code == 400, query
-        assert response.json()["resourceType"] == "OperationOutcome"
+async def test_unlisted_search_parameter_is_refused_when_strict(
+    client: httpx.AsyncClient, capability: dict[str, Any]
+) -> None:
+    listed = {p["name"] for p in resources(capability)["Patient"]["searchParam"]}
+    assert "shoe-size" not in listed
+    response = await client.get(
+        "/Patient", params={"shoe-size": "42"}, headers={"Prefer": "handling=strict"}
+    )
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_unlisted_search_parameter_is_a_warning_when_lenient(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/Patient", params={"shoe-size": "42"})
+    assert response.status_code == 200
+    outcomes = [e for e in response.json()["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(outcomes) == 1
+    issue = outcomes[0]["resource"]["issue"][0]
+    assert issue["severity"] == "warning"
+    assert "shoe-size" in issue["diagnostics"]
 
 
 async def test_deleted_resources_are_not_found_by_identifier(client: httpx.AsyncClient) -> None:

@@ -26,7 +26,16 @@ from tests.conftest import BACKENDS, postgres_url
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"resource", "resource_version", "token_index"}
+TABLES = {
+    "resource",
+    "resource_version",
+    "token_index",
+    "string_index",
+    "reference_index",
+    "date_index",
+    "number_index",
+    "uri_index",
+}
 PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
 
 
@@ -71,7 +80,7 @@ def alembic_revision(engine: Engine) -> list[str]:
 def test_upgrade_downgrade_upgrade(fresh_url: str, engine: Engine) -> None:
     migrate.upgrade(fresh_url)
     assert table_names(engine) == TABLES | {"alembic_version"}
-    assert alembic_revision(engine) == ["0001"]
+    assert alembic_revision(engine) == ["0002"]
 
     migrate.downgrade(fresh_url, "base")
     assert table_names(engine) == {"alembic_version"}
@@ -82,7 +91,7 @@ def test_upgrade_downgrade_upgrade(fresh_url: str, engine: Engine) -> None:
 
     migrate.upgrade(fresh_url)
     assert table_names(engine) == TABLES | {"alembic_version"}
-    assert alembic_revision(engine) == ["0001"]
+    assert alembic_revision(engine) == ["0002"]
     migrate.check(fresh_url)
 
 

@@ -189,7 +189,9 @@ def test_personnummer_stays_out_of_the_log(server: Server) -> None:
             headers={"Content-Type": FHIR_JSON, "If-None-Exist": f"identifier={criteria}"},
         )
         assert again.status_code == 200
-        unsupported = client.get("/Patient", params={"name": PERSONNUMMER})
+        unsupported = client.get(
+            "/Patient", params={"nonsense": PERSONNUMMER}, headers={"Prefer": "handling=strict"}
+        )
         assert unsupported.status_code == 400
         invalid = client.post(
             "/Patient",

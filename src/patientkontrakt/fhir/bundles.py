@@ -44,18 +44,6 @@ def resource_fragment(stored: StoredVersion) -> orjson.Fragment:
     return orjson.Fragment(stored.content)
 
 
-def searchset_entries(base: str, found: Sequence[StoredVersion]) -> list[dict[str, Any]]:
-    """Searchset entries (mode `match`) for current versions."""
-    return [
-        {
-            "fullUrl": f"{base}/{s.reference}",
-            "resource": resource_fragment(s),
-            "search": {"mode": "match"},
-        }
-        for s in found
-    ]
-
-
 def history_entries(base: str, versions: Sequence[StoredVersion]) -> list[dict[str, Any]]:
     """History entries: each version with the request that made it and its response."""
     entries: list[dict[str, Any]] = []

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from patientkontrakt import __version__
 from patientkontrakt.fhir.content import FHIR_JSON, JSON_PATCH
-from patientkontrakt.fhir.registry import FHIR_VERSION, RESOURCE_TYPES, has_element
+from patientkontrakt.fhir.registry import FHIR_VERSION, RESOURCE_TYPES
+from patientkontrakt.search.parameters import registry
+
+_COMMON_PARAMS = (
+    ("_id", "token", "Logical id, across the types named by _type"),
+    ("_lastUpdated", "date", "When the resource was last changed"),
+    ("_tag", "token", "Tags in meta.tag"),
+    ("_profile", "uri", "Profiles in meta.profile"),
+    ("_security", "token", "Security labels in meta.security"),
+    ("_source", "uri", "meta.source"),
+)
 
 TYPE_INTERACTIONS = (
     "read",
@@ -22,31 +35,27 @@ TYPE_INTERACTIONS = (
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
 
-_ID_PARAM = {
-    "name": "_id",
-    "definition": "http://hl7.org/fhir/SearchParameter/Resource-id",
-    "type": "token",
-    "documentation": "Logical id of the resource; comma-separated values mean any of them.",
-}
-_IDENTIFIER_PARAM = {
-    "name": "identifier",
-    "type": "token",
-    "documentation": (
-        "Business identifier: system|value, |value (no system), system| or value. "
-        "Personnummer use http://electronichealth.se/identifier/personnummer."
-    ),
-}
+
+def _search_params(resource_type: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.code,
+            "definition": p.url,
+            "type": p.type,
+            "documentation": p.description or p.expression,
+        }
+        for p in registry().for_type(resource_type)
+    ]
 
 
 def _resource_entry(resource_type: str) -> dict[str, Any]:
-    params = [_ID_PARAM]
-    if has_element(resource_type, "identifier"):
-        params.append(
-            {
-                **_IDENTIFIER_PARAM,
-                "definition": f"http://hl7.org/fhir/SearchParameter/{resource_type}-identifier",
-            }
-        )
+    references = [p.code for p in registry().for_type(resource_type) if p.type == "reference"]
+    reverse = sorted(
+        f"{source}:{p.code}"
+        for source in RESOURCE_TYPES
+        for p in registry().for_type(source)
+        if p.type == "reference" and resource_type in p.targets
+    )
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -59,7 +68,9 @@ def _resource_entry(resource_type: str) -> dict[str, Any]:
         "conditionalUpdate": True,
         "conditionalDelete": "single",
         "referencePolicy": ["literal", "local"],
-        "searchParam": params,
+        "searchInclude": ["*", *(f"{resource_type}:{code}" for code in references)],
+        "searchRevInclude": reverse,
+        "searchParam": _search_params(resource_type),
     }
 
 
@@ -83,12 +94,24 @@ def capability_statement(base: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "documentation": (
-                    "Searches and conditional interactions accept _id and identifier; other "
-                    "parameters are refused with an OperationOutcome until the search engine "
-                    "lands."
+                    "FHIR R4 search over the listed parameters with their modifiers, chains, "
+                    "_has, _include/_revinclude (:iterate), _sort, _count, _summary, _elements "
+                    "and _total. Unknown parameters are reported in an OperationOutcome entry, "
+                    "or refused with 400 under Prefer: handling=strict. Paging links carry a "
+                    "signed cursor."
                 ),
+                "searchParam": [
+                    {"name": code, "type": kind, "documentation": text}
+                    for code, kind, text in _COMMON_PARAMS
+                ],
                 "resource": [_resource_entry(t) for t in RESOURCE_TYPES],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
             }
         ],
     }
+
+
+@lru_cache(maxsize=8)
+def capability_bytes(base: str) -> bytes:
+    """The CapabilityStatement as JSON, built once per base URL (it is a few hundred KB)."""
+    return orjson.dumps(capability_statement(base))

@@ -110,6 +110,7 @@ def require_content_type(request: Request, allowed: frozenset[str]) -> None:
 
 JSON_CONTENT_TYPES = _JSON_TYPES
 PATCH_CONTENT_TYPES = frozenset({JSON_PATCH})
+FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded"})
 
 
 def parse_json_object(body: bytes, what: str = "resource") -> dict[str, Any]:

@@ -13,7 +13,6 @@ from typing import Any
 import jsonpatch
 import orjson
 
-from patientkontrakt.fhir.criteria import parse_criteria
 from patientkontrakt.fhir.registry import require_type
 from patientkontrakt.outcomes import (
     FhirError,
@@ -24,6 +23,8 @@ from patientkontrakt.outcomes import (
     not_found,
     precondition_failed,
 )
+from patientkontrakt.search.engine import matching_ids
+from patientkontrakt.search.indexer import index_rows
 from patientkontrakt.store.repository import Repository, StoredVersion
 from patientkontrakt.validation.base import validate_resource
 
@@ -107,7 +108,7 @@ async def create(
     body.pop("id", None)
     validate_resource(resource_type, body)
     new_id = assigned_id or str(uuid.uuid4())
-    stored = await repo.write(resource_type, new_id, body, previous=None, method="POST")
+    stored = await _store(repo, resource_type, new_id, body, None, "POST")
     return Result(201, stored)
 
 
@@ -129,7 +130,7 @@ async def update(
     current = await repo.current(resource_type, resource_id, for_update=True)
     _check_if_match(current, if_match, resource_type, resource_id)
     validate_resource(resource_type, body)
-    stored = await repo.write(resource_type, resource_id, body, previous=current, method="PUT")
+    stored = await _store(repo, resource_type, resource_id, body, current, "PUT")
     created = current is None or current.deleted
     return Result(201 if created else 200, stored)
 
@@ -211,7 +212,7 @@ async def patch(
     if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
         raise error(422, "processing", "A patch may not change resourceType or id")
     validate_resource(resource_type, patched)
-    stored = await repo.write(resource_type, resource_id, patched, previous=current, method="PATCH")
+    stored = await _store(repo, resource_type, resource_id, patched, current, "PATCH")
     return Result(200, stored)
 
 
@@ -240,7 +241,7 @@ async def resolve_conditional_reference(repo: Repository, reference: str) -> str
     """`Type?criteria` as `Type/id` of its single match (transaction.html#cond-refs)."""
     resource_type, _, query = reference.partition("?")
     require_type(resource_type)
-    ids = await repo.find_ids(parse_criteria(resource_type, query), limit=2)
+    ids = await matching_ids(repo, resource_type, query, limit=2)
     if len(ids) != 1:
         raise precondition_failed(
             f"Conditional reference {reference} matched {'no' if not ids else 'several'} "
@@ -253,13 +254,25 @@ async def find_single_match(
     repo: Repository, resource_type: str, query: str, what: str
 ) -> str | None:
     """The id of the one current resource matching `query`, None if none; 412 if several."""
-    criteria = parse_criteria(resource_type, query)
-    if criteria.is_empty():
-        raise bad_request(f"{what} needs search criteria")
-    ids = await repo.find_ids(criteria, limit=2)
+    ids = await matching_ids(repo, resource_type, query, limit=2)
     if len(ids) > 1:
         raise precondition_failed(f"{what} criteria match more than one {resource_type}")
     return ids[0] if ids else None
+
+
+async def _store(
+    repo: Repository,
+    resource_type: str,
+    resource_id: str,
+    body: dict[str, Any],
+    previous: StoredVersion | None,
+    method: str,
+) -> StoredVersion:
+    """Write a validated resource with its search index rows, in the caller's transaction."""
+    index = index_rows(resource_type, resource_id, body)
+    return await repo.write(
+        resource_type, resource_id, body, previous=previous, method=method, index=index
+    )
 
 
 def _check_if_match(

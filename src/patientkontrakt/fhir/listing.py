@@ -1,6 +1,6 @@
-"""Search-type and history interactions: pages of stored versions as Bundles.
+"""History interactions: pages of stored versions as Bundles, and the paging context.
 
-Both page with signed cursors (`paging.py`), so `next` links stay right while data changes.
+History pages with signed cursors (`paging.py`), so `next` links stay right while data changes.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from patientkontrakt.fhir.bundles import bundle, history_entries, searchset_entries
-from patientkontrakt.fhir.criteria import parse_criteria
+from patientkontrakt.fhir.bundles import bundle, history_entries
 from patientkontrakt.fhir.paging import PAGE_PARAM, PageSigner
 from patientkontrakt.outcomes import bad_request, not_supported
 from patientkontrakt.store.repository import Repository
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-_RESULT_PARAMS = frozenset({"_count", PAGE_PARAM, "_format", "_pretty"})
-_HISTORY_PARAMS = _RESULT_PARAMS | {"_since"}
+_HISTORY_PARAMS = frozenset({"_count", PAGE_PARAM, "_format", "_pretty", "_since"})
 
 
 @dataclass(frozen=True)
@@ -88,23 +86,6 @@ def _position(pairs: list[tuple[str, str]], paging: Paging, path: str) -> dict[s
     if not tokens:
         return {}
     return paging.signer.verify(_query_key(path, pairs), tokens[-1])
-
-
-async def search_type(
-    repo: Repository, resource_type: str, pairs: list[tuple[str, str]], paging: Paging
-) -> dict[str, Any]:
-    """`GET /Type?...` over the criteria this server supports so far (`_id`, `identifier`)."""
-    criteria = parse_criteria(resource_type, [(k, v) for k, v in pairs if k not in _RESULT_PARAMS])
-    count = parse_count(pairs, paging)
-    after = _position(pairs, paging, resource_type).get("after")
-    if after is not None and not isinstance(after, str):
-        raise bad_request("The _page link is not valid for this query")
-    found = await repo.search(criteria, after_id=after, count=count + 1) if count else []
-    more = len(found) > count
-    page = found[:count]
-    next_position = {"after": page[-1].resource_id} if more and page else None
-    links = _links(paging, resource_type, pairs, next_position)
-    return bundle("searchset", searchset_entries(paging.base, page), links)
 
 
 async def history(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from patientkontrakt.fhir import interactions, listing, transaction
-from patientkontrakt.fhir.capability import capability_statement
+from patientkontrakt.fhir.capability import capability_bytes
 from patientkontrakt.fhir.content import (
+    FORM_CONTENT_TYPES,
     JSON_CONTENT_TYPES,
     PATCH_CONTENT_TYPES,
     FhirResponse,
@@ -28,8 +30,10 @@ from patientkontrakt.fhir.headers import (
     parse_version_etag,
     return_preference,
 )
-from patientkontrakt.fhir.registry import require_id, require_type
-from patientkontrakt.outcomes import Issue, bad_request, operation_outcome
+from patientkontrakt.fhir.registry import RESOURCE_TYPES, require_id, require_type
+from patientkontrakt.outcomes import Issue, bad_request, not_found, operation_outcome
+from patientkontrakt.search.engine import Extra, compartment_filter, search_bundle
+from patientkontrakt.search.query import Handling
 from patientkontrakt.store.repository import StoredVersion
 
 router = APIRouter(prefix="/fhir", dependencies=[Depends(check_acceptable)])
@@ -85,7 +89,8 @@ def _query(request: Request) -> str:
 @router.get("/metadata", summary="CapabilityStatement of this server")
 async def metadata(request: Request) -> Response:
     """The server's CapabilityStatement (http.html#capabilities)."""
-    return _json(request, capability_statement(server(request).base_url(request)))
+    body = capability_bytes(server(request).base_url(request))
+    return FhirResponse(render(body, request))
 
 
 @router.post("", summary="Batch or transaction Bundle")
@@ -132,16 +137,62 @@ async def history_type(request: Request, resource_type: str) -> Response:
     return _json(request, found)
 
 
-@router.get(TYPE_PATH, summary="Search a resource type")
-async def search(request: Request, resource_type: str) -> Response:
-    """Search by `_id` and `identifier` (full search comes with the search engine)."""
-    require_type(resource_type)
+def _handling(request: Request) -> Handling:
+    prefer = request.headers.get("prefer", "")
+    return "strict" if "handling=strict" in prefer.replace(" ", "") else "lenient"
+
+
+async def _search(
+    request: Request,
+    resource_types: tuple[str, ...],
+    path: str,
+    pairs: list[tuple[str, str]],
+    extra: Extra | None = None,
+) -> Response:
     context = server(request)
     async with context.store.reading() as repo:
-        found = await listing.search_type(
-            repo, resource_type, list(request.query_params.multi_items()), context.paging(request)
+        found = await search_bundle(
+            repo,
+            resource_types,
+            path,
+            pairs,
+            context.paging(request),
+            handling=_handling(request),
+            extra=extra,
         )
     return _json(request, found)
+
+
+@router.get("", summary="Search across resource types (`_type`)")
+@router.get("/", include_in_schema=False)
+async def search_system(request: Request) -> Response:
+    """System-level search; `_type` names the types, else all; common parameters only."""
+    pairs = list(request.query_params.multi_items())
+    named = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
+    types = tuple(require_type(t) for t in named) if named else RESOURCE_TYPES
+    return await _search(request, types, "", pairs)
+
+
+@router.get(TYPE_PATH, summary="Search a resource type")
+async def search(request: Request, resource_type: str) -> Response:
+    """Search with the type's SearchParameters (search.html)."""
+    require_type(resource_type)
+    pairs = list(request.query_params.multi_items())
+    return await _search(request, (resource_type,), resource_type, pairs)
+
+
+@router.post(TYPE_PATH + "/_search", summary="Search a resource type (form body)")
+async def search_by_post(request: Request, resource_type: str) -> Response:
+    """`POST /Type/_search` with `application/x-www-form-urlencoded` parameters."""
+    require_type(resource_type)
+    require_content_type(request, FORM_CONTENT_TYPES)
+    body = await read_body(request, server(request).settings.max_body_bytes)
+    try:
+        form = parse_qsl(body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError as exc:
+        raise bad_request("The form body is not UTF-8") from exc
+    pairs = list(request.query_params.multi_items()) + form
+    return await _search(request, (resource_type,), resource_type, pairs)
 
 
 @router.post(TYPE_PATH, summary="Create a resource", status_code=201)
@@ -270,3 +321,19 @@ async def vread(
         stored = await interactions.vread(repo, resource_type, resource_id, version_id)
     assert stored.content is not None
     return FhirResponse(render(stored.content, request), headers=_version_headers(stored))
+
+
+@router.get(INSTANCE_PATH + "/{compartment_type}", summary="Search a patient's compartment")
+async def search_compartment(
+    request: Request, resource_type: str, resource_id: str, compartment_type: str
+) -> Response:
+    """`GET /Patient/{id}/CarePlan`: the type's resources in the Patient's compartment."""
+    if resource_type != "Patient":
+        raise not_found(f"No compartment search on {resource_type}; only Patient has one")
+    require_id(resource_id)
+    require_type(compartment_type)
+    context = server(request)
+    extra = compartment_filter("Patient", resource_id, compartment_type, context.base_url(request))
+    pairs = list(request.query_params.multi_items())
+    path = f"Patient/{resource_id}/{compartment_type}"
+    return await _search(request, (compartment_type,), path, pairs, extra)

@@ -22,6 +22,7 @@ from patientkontrakt.fhir.content import JSON_PATCH
 from patientkontrakt.fhir.headers import ReturnPreference, parse_version_etag
 from patientkontrakt.fhir.registry import is_resource_type, require_id
 from patientkontrakt.outcomes import FhirError, Issue, bad_request, error, operation_outcome
+from patientkontrakt.search.engine import search_bundle
 from patientkontrakt.store.repository import Repository, StoredVersion, format_instant
 from patientkontrakt.store.transactions import Store
 
@@ -294,7 +295,7 @@ async def _read_entry(repo: Repository, e: Entry, paging: listing.Paging) -> dic
         return {"resource": found, "response": {"status": status_line(200)}}
     if e.resource_id is not None:
         return _stored_response(200, await interactions.read(repo, e.resource_type, e.resource_id))
-    found = await listing.search_type(repo, e.resource_type, pairs, paging)
+    found = await search_bundle(repo, (e.resource_type,), e.resource_type, pairs, paging)
     return {"resource": found, "response": {"status": status_line(200)}}
 
 

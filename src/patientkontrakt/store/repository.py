@@ -6,18 +6,17 @@ The stored JSON of a version is the body served; nothing here builds a pydantic 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy import Executable, Row, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patientkontrakt.outcomes import conflict
-from patientkontrakt.store.criteria import Criteria, TokenValue
-from patientkontrakt.store.indexing import token_rows
-from patientkontrakt.store.tables import resource, resource_version, token_index
+from patientkontrakt.store.tables import INDEX_TABLES, resource, resource_version
 
 
 @dataclass(frozen=True)
@@ -53,18 +52,6 @@ def _now() -> dt.datetime:
     # Milliseconds: the precision shown in meta.lastUpdated, so stored and shown instants agree.
     moment = dt.datetime.now(dt.UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _token_clause(param: str, value: TokenValue) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = [token_index.c.param == param]
-    if value.code is not None:
-        clauses.append(token_index.c.code == value.code)
-    if value.has_system:
-        if value.system:
-            clauses.append(token_index.c.system == value.system)
-        else:
-            clauses.append(token_index.c.system.is_(None))
-    return and_(*clauses)
 
 
 class Repository:
@@ -115,11 +102,13 @@ class Repository:
         *,
         previous: StoredVersion | None,
         method: str,
+        index: Mapping[Table, list[dict[str, Any]]],
     ) -> StoredVersion:
         """Store `body` as the next version after `previous` (None: a new resource).
 
         Sets `id`, `meta.versionId` and `meta.lastUpdated` in `body`, writes the version, the
-        current row and the index rows. A concurrent writer that got there first gives 409.
+        current row and its `index` rows (replacing the previous version's). A concurrent
+        writer that got there first gives 409.
         """
         version_id = previous.version_id + 1 if previous else 1
         moment = _now()
@@ -136,7 +125,7 @@ class Repository:
             resource_type, resource_id, version_id, moment, False, content, method
         )
         await self._append(stored, previous)
-        await self._reindex(resource_type, resource_id, body)
+        await self._replace_index(resource_type, resource_id, previous, index)
         return stored
 
     async def delete(self, previous: StoredVersion) -> StoredVersion:
@@ -152,7 +141,7 @@ class Repository:
             "DELETE",
         )
         await self._append(stored, previous)
-        await self._reindex(previous.resource_type, previous.resource_id, None)
+        await self._replace_index(previous.resource_type, previous.resource_id, previous, {})
         return stored
 
     async def _append(self, stored: StoredVersion, previous: StoredVersion | None) -> None:
@@ -185,44 +174,32 @@ class Repository:
         if result.rowcount != 1:
             raise conflict(f"{stored.reference} was changed by another request; retry")
 
-    async def _reindex(
-        self, resource_type: str, resource_id: str, body: dict[str, Any] | None
+    async def _replace_index(
+        self,
+        resource_type: str,
+        resource_id: str,
+        previous: StoredVersion | None,
+        index: Mapping[Table, list[dict[str, Any]]],
     ) -> None:
-        await self.conn.execute(
-            delete(token_index).where(
-                token_index.c.resource_type == resource_type,
-                token_index.c.resource_id == resource_id,
+        # A new (or re-created) resource has no rows to remove: skip six DELETEs per create.
+        if previous is not None and not previous.deleted:
+            await self.delete_index(resource_type, resource_id)
+        for table, rows in index.items():
+            if rows:
+                await self.conn.execute(insert(table), rows)
+
+    async def delete_index(self, resource_type: str, resource_id: str) -> None:
+        """Remove every index row of a resource."""
+        for table in INDEX_TABLES:
+            await self.conn.execute(
+                delete(table).where(
+                    table.c.resource_type == resource_type, table.c.resource_id == resource_id
+                )
             )
-        )
-        rows = token_rows(resource_type, resource_id, body) if body is not None else []
-        if rows:
-            await self.conn.execute(insert(token_index), rows)
 
-    async def find_ids(self, criteria: Criteria, *, limit: int) -> list[str]:
-        """Ids of current, non-deleted resources matching `criteria`, at most `limit`."""
-        stmt = (
-            select(resource.c.resource_id)
-            .where(*_criteria_clauses(criteria))
-            .order_by(resource.c.resource_id)
-            .limit(limit)
-        )
-        return list((await self.conn.scalars(stmt)).all())
-
-    async def search(
-        self, criteria: Criteria, *, after_id: str | None, count: int
-    ) -> list[StoredVersion]:
-        """Current resources matching `criteria`, ordered by id, after `after_id`; one query."""
-        r = resource.c
-        stmt = select(r.resource_id, r.version_id, r.last_updated, r.content).where(
-            *_criteria_clauses(criteria)
-        )
-        if after_id is not None:
-            stmt = stmt.where(r.resource_id > after_id)
-        rows = (await self.conn.execute(stmt.order_by(r.resource_id).limit(count))).all()
-        return [
-            StoredVersion(criteria.resource_type, row[0], row[1], row[2], False, row[3])
-            for row in rows
-        ]
+    async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
+        """All rows of a read statement built by the search compiler."""
+        return (await self.conn.execute(statement)).all()
 
     async def history(
         self,
@@ -256,27 +233,6 @@ class Repository:
         stmt = stmt.order_by(rv.seq.desc()).limit(count)
         rows = (await self.conn.execute(stmt)).all()
         return [StoredVersion(*row) for row in rows]
-
-
-def _criteria_clauses(criteria: Criteria) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [
-        resource.c.resource_type == criteria.resource_type,
-        resource.c.deleted.is_(False),
-    ]
-    for any_of in criteria.ids:
-        clauses.append(resource.c.resource_id.in_(any_of))
-    for param, values in criteria.tokens:
-        # IN (indexed subquery) rather than a correlated EXISTS: both planners then start from
-        # the token index instead of probing it once per resource of the type.
-        clauses.append(
-            resource.c.resource_id.in_(
-                select(token_index.c.resource_id).where(
-                    token_index.c.resource_type == criteria.resource_type,
-                    or_(*(_token_clause(param, v) for v in values)),
-                )
-            )
-        )
-    return clauses
 
 
 def _ordered(body: dict[str, Any]) -> dict[str, Any]:

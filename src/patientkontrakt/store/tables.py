@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -84,16 +85,79 @@ resource = Table(
 )
 """The current version of each resource, so a read is one primary-key lookup."""
 
-token_index = Table(
+# Index text compares byte by byte on both databases ("C" collation on PostgreSQL), so prefix
+# ranges use the b-tree and Swedish sort keys (see search/strings.py) order as built.
+IndexText = String(512).with_variant(String(512, collation="C"), "postgresql")
+
+
+def _index_table(name: str, *columns: Column[Any], indexes: list[tuple[str, ...]]) -> Table:
+    """An index table: rows of current, non-deleted resources, written with their version."""
+    return Table(
+        name,
+        metadata,
+        Column("row_id", SequenceInteger, primary_key=True, autoincrement=True),
+        Column("resource_type", String(64), nullable=False),
+        Column("resource_id", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+        *columns,
+        Index(None, "resource_type", "resource_id"),
+        *(Index(None, *cols) for cols in indexes),
+    )
+
+
+token_index = _index_table(
     "token_index",
-    metadata,
-    Column("row_id", SequenceInteger, primary_key=True, autoincrement=True),
-    Column("resource_type", String(64), nullable=False),
-    Column("resource_id", String(64), nullable=False),
-    Column("param", String(64), nullable=False),
     Column("system", String(512), nullable=True),
-    Column("code", String(512), nullable=False),
-    Index(None, "resource_type", "param", "code", "system"),
-    Index(None, "resource_type", "resource_id"),
+    Column("code", String(512), nullable=True),
+    # Normalised display/text, for the :text modifier.
+    Column("text", IndexText, nullable=True),
+    indexes=[("resource_type", "param", "code", "system")],
 )
-"""Token search values of current, non-deleted resources, written with the version."""
+"""Token values (codes, identifiers, booleans); `code` is null for a text-only concept."""
+
+string_index = _index_table(
+    "string_index",
+    Column("value", IndexText, nullable=False),
+    Column("exact", String(512), nullable=False),
+    indexes=[("resource_type", "param", "value")],
+)
+"""String values: `value` normalised for search and Swedish sorting, `exact` as written."""
+
+reference_index = _index_table(
+    "reference_index",
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("target_url", String(1024), nullable=True),
+    indexes=[
+        ("target_type", "target_id", "param", "resource_type"),
+        ("resource_type", "param", "target_url"),
+    ],
+)
+"""References: local `Type/id` targets, or the URL of an absolute or canonical reference."""
+
+date_index = _index_table(
+    "date_index",
+    Column("low", UTCDateTime(), nullable=False),
+    Column("high", UTCDateTime(), nullable=False),
+    indexes=[("resource_type", "param", "low", "high")],
+)
+"""Date ranges as half-open UTC intervals [low, high) from the value's precision."""
+
+number_index = _index_table(
+    "number_index",
+    Column("value", Float(53), nullable=False),
+    Column("system", String(512), nullable=True),
+    Column("code", String(512), nullable=True),
+    Column("unit", String(512), nullable=True),
+    indexes=[("resource_type", "param", "value")],
+)
+"""Numbers and quantities (a quantity also has its unit system, code and unit)."""
+
+uri_index = _index_table(
+    "uri_index",
+    Column("value", String(1024), nullable=False),
+    indexes=[("resource_type", "param", "value")],
+)
+"""URIs and canonicals."""
+
+INDEX_TABLES = (token_index, string_index, reference_index, date_index, number_index, uri_index)

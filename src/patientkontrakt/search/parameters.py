@@ -1,0 +1,123 @@
+"""The SearchParameter registry, loaded once from `fhir_profiles/` (data, not code).
+
+R4's own definitions come from `fhir_profiles/r4/search-parameters.json`; the product's own
+SearchParameters are the JSON files in `fhir_profiles/search-parameters/`. Each parameter's
+FHIRPath expression is compiled once into an extractor (`expressions.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from patientkontrakt.fhir.registry import RESOURCE_TYPES
+from patientkontrakt.search.expressions import Extractor, compile_expression
+
+INDEXED_TYPES = frozenset({"token", "string", "reference", "date", "number", "quantity", "uri"})
+"""Parameter types with an index table; composite and special ones are not supported."""
+
+RESULT_PARAMETERS = frozenset(
+    {
+        "_count",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_elements",
+        "_total",
+        "_page",
+        "_format",
+        "_pretty",
+        "_type",
+    }
+)
+"""Parameters that shape the result rather than filter it (search.html#return)."""
+
+
+@dataclass(frozen=True)
+class SearchParameter:
+    """One search parameter of one resource type."""
+
+    code: str
+    type: str
+    resource_type: str
+    expression: str
+    url: str
+    description: str
+    targets: tuple[str, ...] = ()
+    extract: Extractor = field(compare=False, repr=False, default=lambda _r: [])
+
+
+class ParameterRegistry:
+    """Search parameters by resource type and code."""
+
+    def __init__(self, definitions: list[dict[str, Any]]) -> None:
+        self._by_type: dict[str, dict[str, SearchParameter]] = {t: {} for t in RESOURCE_TYPES}
+        for definition in definitions:
+            if definition.get("type") not in INDEXED_TYPES or not definition.get("expression"):
+                continue
+            for base in definition.get("base", []):
+                types = RESOURCE_TYPES if base in ("Resource", "DomainResource") else (base,)
+                for resource_type in types:
+                    if resource_type in self._by_type:
+                        self._add(definition, resource_type)
+
+    def _add(self, definition: dict[str, Any], resource_type: str) -> None:
+        code = str(definition["code"])
+        expression = str(definition["expression"])
+        targets = tuple(t for t in definition.get("target", []) if t in self._by_type)
+        self._by_type[resource_type][code] = SearchParameter(
+            code=code,
+            type=str(definition["type"]),
+            resource_type=resource_type,
+            expression=expression,
+            url=str(definition.get("url", "")),
+            description=str(definition.get("description", "")),
+            targets=targets,
+            extract=compile_expression(expression, resource_type),
+        )
+
+    def get(self, resource_type: str, code: str) -> SearchParameter | None:
+        """The parameter `code` of `resource_type`, or None."""
+        return self._by_type.get(resource_type, {}).get(code)
+
+    def for_type(self, resource_type: str) -> list[SearchParameter]:
+        """Every parameter of `resource_type`, by code."""
+        return sorted(self._by_type.get(resource_type, {}).values(), key=lambda p: p.code)
+
+
+def profiles_dir() -> Path:
+    """`fhir_profiles/` of a source checkout, or the copy packaged inside the wheel."""
+    source = Path(__file__).resolve().parents[3] / "fhir_profiles"
+    if source.is_dir():
+        return source
+    return Path(str(resources.files("patientkontrakt") / "fhir_profiles"))
+
+
+def _definitions(folder: Path) -> list[dict[str, Any]]:
+    bundle = orjson.loads((folder / "r4" / "search-parameters.json").read_bytes())
+    definitions = [entry["resource"] for entry in bundle["entry"]]
+    own = folder / "search-parameters"
+    if own.is_dir():
+        definitions += [orjson.loads(p.read_bytes()) for p in sorted(own.glob("*.json"))]
+    return definitions
+
+
+@cache
+def registry() -> ParameterRegistry:
+    """The process-wide registry, built on first use."""
+    return ParameterRegistry(_definitions(profiles_dir()))
+
+
+@cache
+def patient_compartment() -> dict[str, tuple[str, ...]]:
+    """Patient compartment: resource type to the parameters that put it in a patient's."""
+    definition = orjson.loads(
+        (profiles_dir() / "r4" / "compartmentdefinition-patient.json").read_bytes()
+    )
+    return {r["code"]: tuple(r.get("param", [])) for r in definition["resource"] if r.get("param")}
