@@ -7,7 +7,6 @@ created next to the one PK_TEST_POSTGRES_URL names (its role has CREATEDB) and d
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from email.utils import format_datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from patientkontrakt.store import migrate
 from patientkontrakt.store.database import sync_url
-from tests.conftest import BACKENDS, postgres_url
+from tests.conftest import BACKENDS, throwaway_postgres_database
 
 pytestmark = pytest.mark.anyio
 
@@ -45,19 +44,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.db'}"
         return
-    server_url = sync_url(postgres_url())
-    name = f"pk_migrations_{secrets.token_hex(6)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield server_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with throwaway_postgres_database("pk_migrations") as url:
+        yield url
 
 
 @pytest.fixture
