@@ -25,7 +25,7 @@ from patientkontrakt.outcomes import (
 )
 from patientkontrakt.search.engine import matching_ids
 from patientkontrakt.search.indexer import index_rows
-from patientkontrakt.store.repository import Repository, StoredVersion
+from patientkontrakt.store.repository import NewResource, Repository, StoredVersion
 from patientkontrakt.validation.base import validate_resource
 
 
@@ -258,6 +258,16 @@ async def find_single_match(
     if len(ids) > 1:
         raise precondition_failed(f"{what} criteria match more than one {resource_type}")
     return ids[0] if ids else None
+
+
+def prepare_new(resource_type: str, resource_id: str, body: dict[str, Any]) -> NewResource:
+    """A resource checked, validated and indexed for `Repository.create_many` (bulk loads)."""
+    check_resource_type(resource_type, body)
+    body["id"] = resource_id
+    validate_resource(resource_type, body)
+    return NewResource(
+        resource_type, resource_id, body, index_rows(resource_type, resource_id, body), "PUT"
+    )
 
 
 async def _store(

@@ -6,6 +6,7 @@ database transaction per chunk, so a failing file leaves no half-written chunk b
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from patientkontrakt.config import Settings
 from patientkontrakt.fhir import interactions, transaction
 from patientkontrakt.fhir.listing import Paging
 from patientkontrakt.fhir.paging import PageSigner, load_secret
-from patientkontrakt.fhir.registry import require_type
+from patientkontrakt.fhir.registry import require_id, require_type
 from patientkontrakt.outcomes import FhirError
 from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.transactions import Store
@@ -103,15 +104,34 @@ async def _load_file(
 
 
 async def _write_chunk(store: Store, chunk: list[dict[str, Any]], path: Path) -> int:
+    """One transaction: new resources in bulk, known ids as ordinary updates."""
     try:
         async with store.writing() as repo:
+            keyed: list[tuple[str, str, dict[str, Any]]] = []
             for resource in chunk:
                 resource_type = require_type(str(resource["resourceType"]))
-                resource_id = resource.get("id")
-                if isinstance(resource_id, str):
-                    await interactions.update(repo, resource_type, resource_id, resource)
+                given = resource.get("id")
+                resource_id = given if isinstance(given, str) else str(uuid.uuid4())
+                keyed.append((resource_type, require_id(resource_id), resource))
+            existing: set[tuple[str, str]] = set()
+            for resource_type in {t for t, _, _ in keyed}:
+                ids = [i for t, i, _ in keyed if t == resource_type]
+                existing |= {
+                    (resource_type, i) for i in await repo.existing_ids(resource_type, ids)
+                }
+            new = []
+            later = []
+            for resource_type, resource_id, resource in keyed:
+                key = (resource_type, resource_id)
+                if key in existing:
+                    later.append((resource_type, resource_id, resource))
                 else:
-                    await interactions.create(repo, resource_type, resource)
+                    existing.add(key)  # a second copy in this chunk is an update
+                    new.append(interactions.prepare_new(resource_type, resource_id, resource))
+            await repo.create_many(new)
+            for resource_type, resource_id, resource in later:
+                resource["id"] = resource_id
+                await interactions.update(repo, resource_type, resource_id, resource)
     except FhirError as exc:
         raise ValueError(f"{path}: {exc}") from exc
     return len(chunk)

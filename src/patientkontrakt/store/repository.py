@@ -54,6 +54,28 @@ def _now() -> dt.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+@dataclass(frozen=True)
+class NewResource:
+    """A validated resource to create, with its id and index rows (for `create_many`)."""
+
+    resource_type: str
+    resource_id: str
+    body: dict[str, Any]
+    index: Mapping[Table, list[dict[str, Any]]]
+    method: str = "POST"
+
+
+def _stamp(body: dict[str, Any], resource_id: str, version_id: int, moment: dt.datetime) -> bytes:
+    """Set id, meta.versionId and meta.lastUpdated; the JSON bytes stored and served."""
+    body["id"] = resource_id
+    meta = body.get("meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = format_instant(moment)
+    body["meta"] = meta
+    return orjson.dumps(_ordered(body))
+
+
 class Repository:
     """Reads and versioned writes over one connection (and so one transaction)."""
 
@@ -114,19 +136,71 @@ class Repository:
         moment = _now()
         if previous is not None and moment < previous.last_updated:
             moment = previous.last_updated  # clocks of replicas may disagree slightly
-        body["id"] = resource_id
-        meta = body.get("meta")
-        meta = dict(meta) if isinstance(meta, dict) else {}
-        meta["versionId"] = str(version_id)
-        meta["lastUpdated"] = format_instant(moment)
-        body["meta"] = meta
-        content = orjson.dumps(_ordered(body))
+        content = _stamp(body, resource_id, version_id, moment)
         stored = StoredVersion(
             resource_type, resource_id, version_id, moment, False, content, method
         )
         await self._append(stored, previous)
         await self._replace_index(resource_type, resource_id, previous, index)
         return stored
+
+    async def create_many(self, items: Sequence[NewResource]) -> list[StoredVersion]:
+        """Store new resources (ids unused so far) with one INSERT per table for them all.
+
+        The bulk path of `load`: a few statements per chunk instead of several per resource.
+        An id that exists already fails the whole call with 409.
+        """
+        moment = _now()
+        stored = [
+            StoredVersion(
+                item.resource_type,
+                item.resource_id,
+                1,
+                moment,
+                False,
+                _stamp(item.body, item.resource_id, 1, moment),
+                item.method,
+            )
+            for item in items
+        ]
+        if not stored:
+            return stored
+        rows = [
+            {
+                "resource_type": s.resource_type,
+                "resource_id": s.resource_id,
+                "version_id": 1,
+                "last_updated": moment,
+                "deleted": False,
+                "content": s.content,
+            }
+            for s in stored
+        ]
+        methods = [{**row, "method": s.method} for row, s in zip(rows, stored, strict=True)]
+        try:
+            await self.conn.execute(insert(resource_version), methods)
+            await self.conn.execute(insert(resource), rows)
+        except IntegrityError as exc:
+            raise conflict("A resource of this load was written by another request; retry") from exc
+        grouped: dict[Table, list[dict[str, Any]]] = {}
+        for item in items:
+            for table, table_rows in item.index.items():
+                grouped.setdefault(table, []).extend(table_rows)
+        for table, table_rows in grouped.items():
+            if table_rows:
+                await self.conn.execute(insert(table), table_rows)
+        return stored
+
+    async def existing_ids(self, resource_type: str, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` have a row (current or deleted) for `resource_type`."""
+        if not ids:
+            return set()
+        found = await self.conn.scalars(
+            select(resource.c.resource_id).where(
+                resource.c.resource_type == resource_type, resource.c.resource_id.in_(ids)
+            )
+        )
+        return set(found.all())
 
     async def delete(self, previous: StoredVersion) -> StoredVersion:
         """Record a deletion as the next version of `previous`."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from patientkontrakt.fhir.registry import model_class
 from patientkontrakt.outcomes import FhirError, Issue
@@ -31,8 +32,7 @@ def validate_resource(resource_type: str, body: dict[str, Any]) -> None:
         raise FhirError(422, [_issue(resource_type, e) for e in exc.errors()]) from exc
     except (ValueError, TypeError) as exc:
         raise FhirError(422, [Issue("structure", str(exc), expression=(resource_type,))]) from exc
-    dumped = model.model_dump(by_alias=True, exclude_none=True)
-    issues = list(_kind_issues(body, dumped, resource_type))
+    issues = _kind_issues(body, model, resource_type)
     if issues:
         raise FhirError(422, issues)
 
@@ -83,12 +83,21 @@ def _json_rule_issues(value: Any, path: str) -> list[Issue]:
     return issues
 
 
+@cache
+def _attribute_names(model_type: type[BaseModel]) -> dict[str, str]:
+    """JSON name to attribute name of a model's fields (`class` is `class_fhir`)."""
+    return {(f.alias or name): name for name, f in model_type.model_fields.items()}
+
+
 def _kind_issues(given: Any, model_view: Any, path: str) -> list[Issue]:
-    if isinstance(given, dict) and isinstance(model_view, dict):
+    # Walks the model instance itself: dumping it first would cost more than validating.
+    if isinstance(given, dict) and isinstance(model_view, BaseModel):
         out: list[Issue] = []
+        names = _attribute_names(type(model_view))
         for key, item in given.items():
-            if key in model_view:
-                out.extend(_kind_issues(item, model_view[key], f"{path}.{key}"))
+            name = names.get(key)
+            if name is not None:
+                out.extend(_kind_issues(item, getattr(model_view, name), f"{path}.{key}"))
         return out
     if isinstance(given, list) and isinstance(model_view, list):
         out = []
