@@ -1,4 +1,4 @@
-"""The `patientkontrakt` command: serve, migrate, load, openapi."""
+"""The `patientkontrakt` command: serve, migrate, load, reindex, openapi."""
 
 from __future__ import annotations
 
@@ -59,6 +59,47 @@ def load(
         typer.echo(f"load failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"loaded {stored} resources")
+
+
+@app.command()
+def reindex(
+    resource_type: Annotated[
+        str | None, typer.Option("--type", help="Only this resource type")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Resources per transaction")] = 500,
+) -> None:
+    """Rebuild the search index tables (after a SearchParameter was added or changed)."""
+    from rich.progress import Progress
+
+    from patientkontrakt.fhir.registry import require_type
+    from patientkontrakt.outcomes import FhirError
+    from patientkontrakt.search.reindex import reindex as run_reindex
+    from patientkontrakt.store.database import create_engine
+    from patientkontrakt.store.transactions import Store
+
+    try:
+        if resource_type is not None:
+            require_type(resource_type)
+    except FhirError as exc:
+        typer.echo(f"reindex failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+    async def run() -> int:
+        store = Store(create_engine(get_settings().resolved_database_url()))
+        try:
+            with Progress() as progress:
+                task = progress.add_task("reindex", total=None)
+                return await run_reindex(
+                    store,
+                    resource_type=resource_type,
+                    batch_size=batch_size,
+                    on_total=lambda n: progress.update(task, total=n),
+                    on_batch=lambda n: progress.advance(task, n),
+                )
+        finally:
+            await store.dispose()
+
+    typer.echo(f"reindexed {asyncio.run(run())} resources")
 
 
 @app.command()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Executable, Row, Table, delete, insert, select, update
+from sqlalchemy import Executable, Row, Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -190,6 +190,40 @@ class Repository:
             if table_rows:
                 await self.conn.execute(insert(table), table_rows)
         return stored
+
+    async def current_batch(
+        self, *, after: tuple[str, str] | None, limit: int, resource_type: str | None
+    ) -> list[StoredVersion]:
+        """Current, non-deleted resources in (type, id) order after `after`, for reindexing."""
+        r = resource.c
+        stmt = select(
+            r.resource_type, r.resource_id, r.version_id, r.last_updated, r.content
+        ).where(r.deleted.is_(False))
+        if resource_type is not None:
+            stmt = stmt.where(r.resource_type == resource_type)
+        if after is not None:
+            stmt = stmt.where(tuple_(r.resource_type, r.resource_id) > tuple_(*after))
+        rows = await self.conn.execute(stmt.order_by(r.resource_type, r.resource_id).limit(limit))
+        return [StoredVersion(t, i, v, u, False, c) for t, i, v, u, c in rows]
+
+    async def count_current(self, resource_type: str | None) -> int:
+        """How many current, non-deleted resources there are (of one type, or all)."""
+        stmt = select(func.count()).select_from(resource).where(resource.c.deleted.is_(False))
+        if resource_type is not None:
+            stmt = stmt.where(resource.c.resource_type == resource_type)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def replace_index_many(
+        self, keys: Sequence[tuple[str, str]], index: Mapping[Table, list[dict[str, Any]]]
+    ) -> None:
+        """Replace the index rows of many resources: one DELETE and one INSERT per table."""
+        for table in INDEX_TABLES:
+            await self.conn.execute(
+                delete(table).where(tuple_(table.c.resource_type, table.c.resource_id).in_(keys))
+            )
+            rows = index.get(table)
+            if rows:
+                await self.conn.execute(insert(table), rows)
 
     async def existing_ids(self, resource_type: str, ids: Sequence[str]) -> set[str]:
         """Which of `ids` have a row (current or deleted) for `resource_type`."""

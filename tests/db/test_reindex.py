@@ -1,0 +1,85 @@
+"""`patientkontrakt reindex` rebuilds the index tables from stored resources, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, func, select
+from typer.testing import CliRunner
+
+from patientkontrakt.cli import app as cli
+from patientkontrakt.config import Settings, get_settings
+from patientkontrakt.store.database import sync_url
+from patientkontrakt.store.tables import INDEX_TABLES, string_index
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("DATABASE_URL", settings.resolved_database_url())
+    monkeypatch.setenv("PK_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def count_rows(url: str) -> int:
+    engine = create_engine(sync_url(url))
+    with engine.connect() as conn:
+        total = sum(
+            conn.execute(select(func.count()).select_from(t)).scalar_one() for t in INDEX_TABLES
+        )
+    engine.dispose()
+    return total
+
+
+def wipe_string_index(url: str) -> None:
+    engine = create_engine(sync_url(url))
+    with engine.begin() as conn:
+        conn.execute(string_index.delete())
+    engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_reindex_restores_lost_index_rows(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, cli_env: None
+) -> None:
+    for family in ("Tolvansson", "Östlund", "Berg"):
+        body = {"resourceType": "Patient", "name": [{"family": family}]}
+        assert (await client.post("/Patient", json=body, headers=FHIR_JSON)).status_code == 201
+    deleted = await client.post(
+        "/Patient",
+        json={"resourceType": "Patient", "name": [{"family": "Borta"}]},
+        headers=FHIR_JSON,
+    )
+    assert (await client.delete(f"/Patient/{deleted.json()['id']}")).status_code == 204
+    url = settings.resolved_database_url()
+    before = count_rows(url)
+    wipe_string_index(url)
+    # As if the name parameter had just been added: nothing found until reindexed.
+    lost = await client.get("/Patient", params={"family": "östlund"})
+    assert "entry" not in lost.json()
+
+    # The command runs its own event loop, so it goes to a thread of its own.
+    result = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(cli, ["reindex", "--batch-size", "2"])
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "reindexed 3 resources" in result.output
+    found = await client.get("/Patient", params={"family": "östlund"})
+    assert [e["resource"]["name"][0]["family"] for e in found.json()["entry"]] == ["Östlund"]
+    # Same rows as written with the versions, and none for the deleted patient.
+    assert count_rows(url) == before
+    assert "entry" not in (await client.get("/Patient", params={"family": "borta"})).json()
+
+
+def test_reindex_of_an_unknown_type_fails(cli_env: None) -> None:
+    result = CliRunner().invoke(cli, ["reindex", "--type", "Nope"])
+    assert result.exit_code == 1
+    assert "Nope" in result.output
