@@ -56,7 +56,7 @@ async def _load(base: str, patients: int) -> tuple[float, int, list[str], list[s
     stored = 0
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-        for bundle in transaction_bundles(patients, per_bundle=25):
+        for bundle in transaction_bundles(patients, per_bundle=5):
             response = await client.post("", json=bundle, headers=JSON_HEADERS)
             response.raise_for_status()
             for entry in response.json()["entry"]:
@@ -64,7 +64,7 @@ async def _load(base: str, patients: int) -> tuple[float, int, list[str], list[s
                 location = entry["response"]["location"]
                 if location.startswith("CarePlan/"):
                     plans.append(location.split("/")[1])
-    return time.perf_counter() - started, stored, plans, [f"p{n}" for n in range(patients)]
+    return time.perf_counter() - started, stored, plans, [str(n) for n in range(patients)]
 
 
 async def _scenarios(

@@ -13,6 +13,7 @@ from patientkontrakt.fhir import errors
 from patientkontrakt.fhir.context import ServerContext
 from patientkontrakt.fhir.paging import PageSigner, load_secret
 from patientkontrakt.fhir.routes import router
+from patientkontrakt.fhir.timing import ServerTimingMiddleware
 from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.transactions import Store
 
@@ -43,5 +44,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.server = ServerContext(store=store, settings=settings, signer=signer)
     errors.install(app)
+    app.add_middleware(ServerTimingMiddleware)
     app.include_router(router)
     return app

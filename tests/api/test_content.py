@@ -424,3 +424,11 @@ async def test_prefer_with_several_preferences(client: httpx.AsyncClient) -> Non
     )
     assert response.status_code == 201
     assert response.content == b""
+
+
+async def test_every_response_reports_its_server_time(client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/metadata"), await client.get("/Patient/missing")):
+        timing = response.headers["server-timing"]
+        name, _, duration = timing.partition(";dur=")
+        assert name == "app"
+        assert float(duration) >= 0

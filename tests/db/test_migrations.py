@@ -68,7 +68,7 @@ def alembic_revision(engine: Engine) -> list[str]:
 def test_upgrade_downgrade_upgrade(fresh_url: str, engine: Engine) -> None:
     migrate.upgrade(fresh_url)
     assert table_names(engine) == TABLES | {"alembic_version"}
-    assert alembic_revision(engine) == ["0002"]
+    assert alembic_revision(engine) == ["0003"]
 
     migrate.downgrade(fresh_url, "base")
     assert table_names(engine) == {"alembic_version"}
@@ -79,7 +79,7 @@ def test_upgrade_downgrade_upgrade(fresh_url: str, engine: Engine) -> None:
 
     migrate.upgrade(fresh_url)
     assert table_names(engine) == TABLES | {"alembic_version"}
-    assert alembic_revision(engine) == ["0002"]
+    assert alembic_revision(engine) == ["0003"]
     migrate.check(fresh_url)
 
 

@@ -79,6 +79,8 @@ def _value_condition(
         else:
             return column.target_url == raw
     target_type, target_id = split_reference(raw) if "/" in raw else (type_modifier, raw)
+    if target_type is None and len(parameter.targets) == 1:
+        target_type = parameter.targets[0]  # `patient=123` can only mean Patient/123
     if type_modifier is not None and target_type != type_modifier:
         raise bad_request(f"{parameter.code}:{type_modifier}={raw} names another type")
     if target_id is None or not is_valid_id(target_id):

@@ -75,6 +75,15 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(target, connect_args={"timeout": 30}, hide_parameters=True)
         configure_sqlite(engine.sync_engine)
         return engine
+    # No pre-ping: it costs a round trip per request; stale connections are recycled instead.
+    # No server-side prepared statements: after five runs PostgreSQL may switch a prepared
+    # search to a generic plan that ignores how selective `patient=X` is (measured: 0.25 ms
+    # planned per value, 15 ms generic).
     return create_async_engine(
-        target, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+        target,
+        pool_size=10,
+        max_overflow=20,
+        pool_recycle=1800,
+        hide_parameters=True,
+        connect_args={"prepare_threshold": None},
     )

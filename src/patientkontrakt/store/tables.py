@@ -131,6 +131,8 @@ reference_index = _index_table(
     indexes=[
         ("target_type", "target_id", "param", "resource_type"),
         ("resource_type", "param", "target_url"),
+        # `patient=123` names no type: the lookup starts from the id.
+        ("resource_type", "param", "target_id"),
     ],
 )
 """References: local `Type/id` targets, or the URL of an absolute or canonical reference."""

@@ -19,8 +19,14 @@ class Store:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Repository]:
-        """A repository for reads; nothing it does is committed."""
+        """A repository for reads; nothing it does is committed.
+
+        On PostgreSQL reads run in autocommit: each is one statement, so BEGIN and ROLLBACK
+        would only add two round trips.
+        """
         async with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield Repository(conn)
 
     @asynccontextmanager
