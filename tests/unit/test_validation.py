@@ -172,3 +172,31 @@ def test_string_where_boolean_in_a_care_plan() -> None:
     body["activity"][1]["detail"]["doNotPerform"] = "false"
     exc = rejected("CarePlan", body)
     assert expressions(exc) == [("CarePlan.activity[1].detail.doNotPerform",)]
+
+
+@pytest.mark.parametrize(
+    ("body", "expression"),
+    [
+        ({"resourceType": "Patient", "gender": "robot"}, "Patient.gender"),
+        ({"resourceType": "CareTeam", "status": "not-a-status"}, "CareTeam.status"),
+        (
+            {"resourceType": "Patient", "telecom": [{"system": "pigeon", "value": "1"}]},
+            "Patient.telecom[0].system",
+        ),
+    ],
+)
+def test_codes_outside_a_required_value_set_are_refused(
+    body: dict[str, Any], expression: str
+) -> None:
+    with pytest.raises(FhirError) as raised:
+        validate_resource(body["resourceType"], body)
+    assert raised.value.status == 422
+    issue = raised.value.issues[0]
+    assert issue.code == "code-invalid"
+    assert issue.expression == (expression,)
+
+
+def test_codes_of_a_required_value_set_pass() -> None:
+    # administrative-gender and care-team-status (R4, binding strength required).
+    validate_resource("Patient", {"resourceType": "Patient", "gender": "unknown"})
+    validate_resource("CareTeam", {"resourceType": "CareTeam", "status": "proposed"})

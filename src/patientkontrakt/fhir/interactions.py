@@ -253,7 +253,12 @@ async def resolve_conditional_reference(repo: Repository, reference: str) -> str
 async def find_single_match(
     repo: Repository, resource_type: str, query: str, what: str
 ) -> str | None:
-    """The id of the one current resource matching `query`, None if none; 412 if several."""
+    """The id of the one current resource matching `query`, None if none; 412 if several.
+
+    Concurrent conditional writes with the same criteria are serialised first, so two
+    `If-None-Exist` creates for one personnummer cannot both find nothing and both create.
+    """
+    await repo.serialize(f"{resource_type}?{query}")
     ids = await matching_ids(repo, resource_type, query, limit=2)
     if len(ids) > 1:
         raise precondition_failed(f"{what} criteria match more than one {resource_type}")

@@ -86,6 +86,15 @@ async def _load_file(
             )
         except FhirError as exc:
             raise ValueError(f"{path}: {exc}") from exc
+        # A batch answers a failed entry in its response instead of raising: report it.
+        failed = [
+            f"Bundle.entry[{i}]: {e['response']['status']} "
+            + "; ".join(str(o.get("diagnostics")) for o in e["response"]["outcome"]["issue"])
+            for i, e in enumerate(result.get("entry", []))
+            if "outcome" in e["response"] and not e["response"]["status"].startswith("2")
+        ]
+        if failed:
+            raise ValueError(f"{path}: " + " | ".join(failed))
         count = len(result.get("entry", []))
         progress.advance(task, count)
         return count

@@ -140,10 +140,11 @@ async def _run_transaction(
 ) -> None:
     _check_types(entries)
     async with store.writing() as repo:
+        # Set before the first pass: its errors (unknown urn:uuid, 412s) name no entry yet.
+        current: Entry | None = None
         try:
             references = await _assign_ids(repo, entries)
             await _rewrite_references(repo, entries, references)
-            current = None
             for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
                 current = entry
                 await _run_entry(repo, entry, paging, prefer)

@@ -305,6 +305,15 @@ class Repository:
                 )
             )
 
+    async def serialize(self, key: str) -> None:
+        """Hold a lock on `key` until this transaction ends, so writers keyed alike queue up.
+
+        PostgreSQL takes an advisory lock; SQLite needs none, as BEGIN IMMEDIATE already lets
+        one writer in at a time.
+        """
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+
     async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
         """All rows of a read statement built by the search compiler."""
         return (await self.conn.execute(statement)).all()

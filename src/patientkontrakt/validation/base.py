@@ -84,20 +84,34 @@ def _json_rule_issues(value: Any, path: str) -> list[Issue]:
 
 
 @cache
-def _attribute_names(model_type: type[BaseModel]) -> dict[str, str]:
-    """JSON name to attribute name of a model's fields (`class` is `class_fhir`)."""
-    return {(f.alias or name): name for name, f in model_type.model_fields.items()}
+def _fields(model_type: type[BaseModel]) -> dict[str, tuple[str, frozenset[str] | None]]:
+    """JSON name to (attribute name, codes of its required binding or None).
+
+    `class` is `class_fhir` in the models; codes come from the R4 value sets that a code
+    element is bound to with strength `required`, which the models list but do not enforce.
+    """
+    fields: dict[str, tuple[str, frozenset[str] | None]] = {}
+    for name, info in model_type.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        codes = extra.get("enum_values")
+        allowed = frozenset(str(c) for c in codes) if isinstance(codes, list) else None
+        fields[info.alias or name] = (name, allowed)
+    return fields
 
 
 def _kind_issues(given: Any, model_view: Any, path: str) -> list[Issue]:
     # Walks the model instance itself: dumping it first would cost more than validating.
     if isinstance(given, dict) and isinstance(model_view, BaseModel):
         out: list[Issue] = []
-        names = _attribute_names(type(model_view))
+        fields = _fields(type(model_view))
         for key, item in given.items():
-            name = names.get(key)
-            if name is not None:
-                out.extend(_kind_issues(item, getattr(model_view, name), f"{path}.{key}"))
+            field = fields.get(key)
+            if field is None:
+                continue
+            name, allowed = field
+            if allowed is not None:
+                out.extend(_code_issues(item, allowed, f"{path}.{key}"))
+            out.extend(_kind_issues(item, getattr(model_view, name), f"{path}.{key}"))
         return out
     if isinstance(given, list) and isinstance(model_view, list):
         out = []
@@ -108,6 +122,20 @@ def _kind_issues(given: Any, model_view: Any, path: str) -> list[Issue]:
     if expected is not None and expected != _json_kind(given):
         return [Issue("value", f"{path}: expected a JSON {expected}", expression=(path,))]
     return []
+
+
+def _code_issues(given: Any, allowed: frozenset[str], path: str) -> list[Issue]:
+    values = given if isinstance(given, list) else [given]
+    return [
+        Issue(
+            "code-invalid",
+            f"{path}: '{value}' is not one of the codes its required value set allows "
+            f"({', '.join(sorted(allowed))})",
+            expression=(path,),
+        )
+        for value in values
+        if isinstance(value, str) and value not in allowed
+    ]
 
 
 def _json_kind(value: Any) -> str | None:
