@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: serve test lint typecheck pytest openapi migrate bench clean
+.PHONY: serve test lint typecheck pytest openapi migrate bench bench-search clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -43,6 +43,10 @@ test: lint typecheck pytest
 # Benchmark of the running service (not a timed test); BENCH_SIZE=tiny|small|<patients>.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
+
+# Search benchmark on PostgreSQL (BENCH_DATABASE_URL, BENCH_PATIENTS, default 100000).
+bench-search: $(VENV)/.installed
+	$(BIN)/python -m bench.search --patients $${BENCH_PATIENTS:-100000}
 
 openapi: $(VENV)/.installed
 	$(BIN)/patientkontrakt openapi --output openapi.yaml

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    Table,
     and_,
     false,
     func,
@@ -30,10 +31,11 @@ from patientkontrakt.search.query import (
     HasFilter,
     IdFilter,
     LastUpdatedFilter,
+    PerTypeFilter,
     SearchQuery,
     SortKey,
 )
-from patientkontrakt.search.values import Criterion
+from patientkontrakt.search.values import Criterion, missing_predicate
 from patientkontrakt.store.tables import (
     date_index,
     number_index,
@@ -44,6 +46,15 @@ from patientkontrakt.store.tables import (
     uri_index,
 )
 
+_TABLES: dict[str, Table] = {
+    "token": token_index,
+    "string": string_index,
+    "reference": reference_index,
+    "date": date_index,
+    "number": number_index,
+    "quantity": number_index,
+    "uri": uri_index,
+}
 _PREDICATES: dict[str, Callable[[Criterion, FromClause], ColumnElement[bool]]] = {
     "token": tokens.predicate,
     "string": strings.predicate,
@@ -75,9 +86,17 @@ def compile_filter(filter_: Filter, rows: FromClause, base_url: str) -> ColumnEl
                 .correlate(None)
             )
             options.append(
-                references.chain_predicate(filter_.parameter, target_type, matching, rows)
+                references.chain_predicate(filter_.parameter, target_type, matching, rows, base_url)
             )
         return or_(*options)
+    if isinstance(filter_, PerTypeFilter):
+        return or_(
+            false(),
+            *(
+                and_(rows.c.resource_type == t, compile_filter(f, rows, base_url))
+                for t, f in filter_.by_type
+            ),
+        )
     if isinstance(filter_, HasFilter):
         sources = resource.alias()
         matching = (
@@ -90,8 +109,12 @@ def compile_filter(filter_: Filter, rows: FromClause, base_url: str) -> ColumnEl
             .correlate(None)
         )
         return rows.c.resource_id.in_(
-            references.referrers(filter_.source_type, filter_.parameter, matching, rows)
+            references.referrers(filter_.source_type, filter_.parameter, matching, rows, base_url)
         )
+    if filter_.modifier == "missing" and filter_.parameter.type == "reference":
+        return references.missing_predicate(filter_, rows)
+    if filter_.modifier == "missing":
+        return missing_predicate(filter_, _TABLES[filter_.parameter.type], rows)
     if filter_.parameter.type == "reference":
         return references.predicate(filter_, rows, base_url)
     return _PREDICATES[filter_.parameter.type](filter_, rows)

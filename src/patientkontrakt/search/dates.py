@@ -18,9 +18,7 @@ from patientkontrakt.outcomes import bad_request
 from patientkontrakt.search.values import (
     Criterion,
     Row,
-    having_param,
     matching_ids,
-    missing_flag,
     unsupported_modifier,
 )
 from patientkontrakt.store.tables import date_index
@@ -54,11 +52,10 @@ def parse_range(text: str) -> tuple[dt.datetime, dt.datetime]:
     elif g["d"] is None:
         month = int(g["m"])
         start = dt.datetime(year, month, 1, tzinfo=zone)
-        end = (
-            dt.datetime(year + 1, 1, 1, tzinfo=zone)
-            if month == 12
-            else dt.datetime(year, month + 1, 1, tzinfo=zone)
-        )
+        if month < 12:
+            end = dt.datetime(year, month + 1, 1, tzinfo=zone)
+        else:
+            end = dt.datetime(year + 1, 1, 1, tzinfo=zone) if year < 9999 else MAX_INSTANT
     else:
         day = dt.datetime(year, int(g["m"]), int(g["d"]), tzinfo=zone)
         if g["H"] is None:
@@ -76,7 +73,7 @@ def parse_range(text: str) -> tuple[dt.datetime, dt.datetime]:
                 step = dt.timedelta(seconds=1)
             else:
                 step = dt.timedelta(minutes=1)
-            end = start + step
+            end = _add_local(start, step)
     return _utc(start), _utc(end)
 
 
@@ -88,7 +85,10 @@ def _offset(text: str) -> dt.timezone:
 
 def _add_local(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:
     # Wall-clock arithmetic, so a Swedish day is 23 or 25 hours at the DST changes.
-    naive = moment.replace(tzinfo=None) + delta
+    try:
+        naive = moment.replace(tzinfo=None) + delta
+    except OverflowError:  # the end of 9999-12-31
+        return MAX_INSTANT
     return naive.replace(tzinfo=moment.tzinfo)
 
 
@@ -173,9 +173,6 @@ def parse_value(raw: str, code: str) -> tuple[str, dt.datetime, dt.datetime]:
 def predicate(criterion: Criterion, rows: FromClause) -> ColumnElement[bool]:
     """The WHERE clause on `resource` for a date criterion."""
     parameter = criterion.parameter
-    if criterion.modifier == "missing":
-        present = rows.c.resource_id.in_(having_param(date_index, parameter))
-        return ~present if missing_flag(criterion) else present
     if criterion.modifier is not None:
         raise unsupported_modifier(criterion)
     conditions = [condition(*parse_value(raw, parameter.code)) for raw in criterion.values]

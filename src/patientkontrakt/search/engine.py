@@ -96,7 +96,7 @@ def _include_params(include: Include) -> list[str]:
 
 
 def _included(
-    include: Include, page: FromClause, count: int, width: int, total: bool
+    include: Include, page: FromClause, count: int, width: int, total: bool, base: str
 ) -> Select[Any]:
     ref = reference_index.alias()
     found = resource.alias()
@@ -113,6 +113,7 @@ def _included(
                 page.c.rn <= count,
                 ref.c.resource_type == include.source_type,
                 ref.c.param.in_(params),
+                references.local_target(base, ref),
             )
         )
         condition = and_(
@@ -133,6 +134,7 @@ def _included(
                 ref.c.resource_type == include.source_type,
                 ref.c.param.in_(params),
                 ref.c.target_id.is_not(None),
+                references.local_target(base, ref),
             )
         )
         if include.target_type is not None:
@@ -198,14 +200,18 @@ def _statement(request: SearchRequest, backwards: bool, position: list[Any] | No
         *([page.c.total] if total else []),
     )
     parts = [matched] + [
-        _included(i, page, query.count, len(columns), total) for i in query.includes
+        _included(i, page, query.count, len(columns), total, base) for i in query.includes
     ]
     combined = union_all(*parts).subquery("combined")
     return select(combined).order_by(combined.c.kind, combined.c.rn)
 
 
 async def _iterate(
-    repo: Repository, query: SearchQuery, start: set[tuple[str, str]], seen: set[tuple[str, str]]
+    repo: Repository,
+    query: SearchQuery,
+    start: set[tuple[str, str]],
+    seen: set[tuple[str, str]],
+    base: str,
 ) -> list[Any]:
     """`:iterate` includes: follow them from what the last round added, a few rounds deep."""
     iterating = [i for i in query.includes if i.iterate]
@@ -224,6 +230,7 @@ async def _iterate(
                     ref.c.resource_type == include.source_type,
                     ref.c.param.in_(params),
                     tuple_(ref.c.target_type, ref.c.target_id).in_(list(frontier)),
+                    references.local_target(base, ref),
                 )
                 conditions.append(
                     and_(
@@ -237,6 +244,7 @@ async def _iterate(
                     ref.c.param.in_(params),
                     ref.c.target_id.is_not(None),
                     tuple_(ref.c.resource_type, ref.c.resource_id).in_(list(frontier)),
+                    references.local_target(base, ref),
                 )
                 conditions.append(tuple_(target.c.resource_type, target.c.resource_id).in_(targets))
         rows = await repo.fetch(
@@ -267,8 +275,11 @@ async def run(repo: Repository, request: SearchRequest) -> dict[str, Any]:
     """The searchset Bundle of `request`."""
     query = request.query
     base = request.paging.base
-    self_url = f"{base}/{request.path}" + (f"?{urlencode(request.pairs)}" if request.pairs else "")
-    if query.summary == "count":
+    # The self link names the parameters used, not those ignored (search.html#errors).
+    used = [pair for pair in request.pairs if pair not in query.ignored]
+    self_url = f"{base}/{request.path}" + (f"?{urlencode(used)}" if used else "")
+    # search.html#count: `_count=0` is treated as `_summary=count`.
+    if query.summary == "count" or query.count == 0:
         counted = resource.alias("t")
         statement = select(func.count()).where(*where_clauses(query, counted, base, request.extra))
         total = (await repo.fetch(statement))[0][0]
@@ -291,7 +302,7 @@ async def run(repo: Repository, request: SearchRequest) -> dict[str, Any]:
         if row.kind == 1 and key not in seen:
             seen.add(key)
             includes.append(row)
-    includes += await _iterate(repo, query, set(seen), seen)
+    includes += await _iterate(repo, query, set(seen), seen, base)
     links = {"self": self_url}
     if matches and ((more and not backwards) or backwards):
         links["next"] = _link(request, "a", matches[-1], columns)

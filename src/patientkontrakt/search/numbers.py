@@ -17,9 +17,7 @@ from patientkontrakt.search.values import (
     Criterion,
     Row,
     clip,
-    having_param,
     matching_ids,
-    missing_flag,
     unsupported_modifier,
 )
 from patientkontrakt.store.tables import number_index
@@ -99,9 +97,6 @@ def condition(prefix: str, text: str, code: str) -> ColumnElement[bool]:
 def predicate(criterion: Criterion, rows: FromClause) -> ColumnElement[bool]:
     """The WHERE clause on `resource` for a number or quantity criterion."""
     parameter = criterion.parameter
-    if criterion.modifier == "missing":
-        present = rows.c.resource_id.in_(having_param(number_index, parameter))
-        return ~present if missing_flag(criterion) else present
     if criterion.modifier is not None:
         raise unsupported_modifier(criterion)
     conditions = []

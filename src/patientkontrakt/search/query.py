@@ -12,7 +12,7 @@ from typing import Literal
 from patientkontrakt.fhir.registry import is_resource_type
 from patientkontrakt.outcomes import Issue, bad_request, not_supported
 from patientkontrakt.search.parameters import RESULT_PARAMETERS, SearchParameter, registry
-from patientkontrakt.search.values import Criterion
+from patientkontrakt.search.values import ESCAPED_PIPE, Criterion
 
 Handling = Literal["strict", "lenient"]
 SUMMARY_VALUES = ("true", "false", "count", "text", "data")
@@ -52,7 +52,14 @@ class HasFilter:
     rest: Filter
 
 
-Filter = Criterion | IdFilter | LastUpdatedFilter | ChainFilter | HasFilter
+@dataclass(frozen=True)
+class PerTypeFilter:
+    """A common parameter (`_tag`) in a search over several types: each type's own criterion."""
+
+    by_type: tuple[tuple[str, Filter], ...]
+
+
+Filter = Criterion | IdFilter | LastUpdatedFilter | ChainFilter | HasFilter | PerTypeFilter
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,8 @@ class SearchQuery:
     total: str = "none"
     page: str | None = None
     warnings: list[Issue] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    """Parameters ignored (with a warning): the self link leaves them out (search.html#errors)."""
 
 
 class _Parser:
@@ -104,20 +113,24 @@ class _Parser:
         self.warnings.append(Issue("not-supported", message, "warning"))
 
     def filter_for(self, resource_type: str, name: str, values: tuple[str, ...]) -> Filter | None:
-        if name.startswith("_has:"):
+        if name == "_has" or name.startswith("_has:"):
             return self.has_filter(resource_type, name, values)
         head, dot, rest = name.partition(".")
         code, _, modifier = head.partition(":")
         if code == "_id":
             if modifier not in ("", "not"):
                 raise not_supported(f"_id does not take :{modifier}")
-            return IdFilter(values, negate=modifier == "not")
+            ids = tuple(v.replace(ESCAPED_PIPE, "|") for v in values)
+            return IdFilter(ids, negate=modifier == "not")
         parameter = registry().get(resource_type, code)
         if parameter is None:
             self.unsupported(f"Unknown search parameter '{code}' for {resource_type}")
             return None
         if dot:
             return self.chain_filter(parameter, modifier or None, rest, values)
+        if parameter.type != "token" and modifier != "identifier":
+            # Only a token splits on `|` (tokens.py); elsewhere `\|` is just a pipe.
+            values = tuple(v.replace(ESCAPED_PIPE, "|") for v in values)
         criterion = Criterion(parameter, modifier or None, values)
         if code == "_lastUpdated":
             return LastUpdatedFilter(criterion)
@@ -217,23 +230,26 @@ def parse(
         if raw == "":
             raise bad_request(f"Search parameter '{name}' has no value")
         if single is None:
-            filter_ = _common_filter(parser, resource_types, name, tuple(raw.split(",")))
+            filter_ = _common_filter(parser, resource_types, name, tuple(_split_values(raw)))
         else:
             filter_ = parser.filter_for(single, name, tuple(_split_values(raw)))
         if filter_ is not None:
             query.filters.append(filter_)
+        else:
+            query.ignored.append((name, raw))
     query.warnings = parser.warnings
     return query
 
 
 def _split_values(raw: str) -> list[str]:
-    # A comma separates OR values; `\,` is a literal comma (search.html#escaping).
+    # A comma separates OR values; `\,` is a literal comma (search.html#escaping). `\|` stays
+    # marked (ESCAPED_PIPE) until the parameter's type is known: a token splits on `|`.
     values: list[str] = []
     current = ""
     escaped = False
     for ch in raw:
         if escaped:
-            current += ch
+            current += ESCAPED_PIPE if ch == "|" else ch
             escaped = False
         elif ch == "\\":
             escaped = True
@@ -254,7 +270,12 @@ def _common_filter(
     if code not in ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"):
         parser.unsupported(f"'{name}' cannot be used across several resource types")
         return None
-    return parser.filter_for(resource_types[0], name, values)
+    if code in ("_id", "_lastUpdated"):  # columns of the resource row, the same for every type
+        return parser.filter_for(resource_types[0], name, values)
+    # Index rows are per type: a criterion of one type must not match another type's ids.
+    by_type = [(t, parser.filter_for(t, name, values)) for t in resource_types]
+    kept = tuple((t, f) for t, f in by_type if f is not None)
+    return PerTypeFilter(kept) if kept else None
 
 
 def _result_parameter(
@@ -285,5 +306,7 @@ def _result_parameter(
         include = parser.include(raw, reverse=base == "_revinclude", iterate=bool(modifier))
         if include is not None:
             query.includes.append(include)
+        else:
+            query.ignored.append((name, raw))
     else:
         parser.unsupported(f"Result parameter {name} is not supported")

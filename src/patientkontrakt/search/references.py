@@ -19,7 +19,7 @@ from patientkontrakt.search.values import (
     matching_ids,
     missing_flag,
 )
-from patientkontrakt.store.tables import reference_index
+from patientkontrakt.store.tables import reference_index, token_index
 
 
 def split_reference(text: str) -> tuple[str | None, str | None]:
@@ -85,19 +85,40 @@ def _value_condition(
         raise bad_request(f"{parameter.code}:{type_modifier}={raw} names another type")
     if target_id is None or not is_valid_id(target_id):
         raise bad_request(f"{parameter.code}={raw!r} is not a reference")
-    clause = column.target_id == target_id
+    clause = and_(column.target_id == target_id, local_target(base_url))
     if target_type is not None:
         clause = and_(column.target_type == target_type, clause)
     return clause
+
+
+def local_target(base_url: str, table: FromClause = reference_index) -> ColumnElement[bool]:
+    """Index rows of references to this server: relative, or absolute under `base_url`.
+
+    An absolute reference is indexed with the type and id its URL ends in, so another server's
+    `.../Patient/1` must not count as this server's Patient/1 (search.html#reference).
+    """
+    column = table.c
+    if not base_url:
+        return column.target_url.is_(None)
+    return or_(
+        column.target_url.is_(None), column.target_url.startswith(base_url + "/", autoescape=True)
+    )
+
+
+def missing_predicate(criterion: Criterion, rows: FromClause) -> ColumnElement[bool]:
+    """`:missing` of a reference: a logical reference (Reference.identifier only) is a value."""
+    parameter = criterion.parameter
+    present = or_(
+        rows.c.resource_id.in_(having_param(reference_index, parameter)),
+        rows.c.resource_id.in_(having_param(token_index, identifier_parameter(parameter))),
+    )
+    return ~present if missing_flag(criterion) else present
 
 
 def predicate(criterion: Criterion, rows: FromClause, base_url: str) -> ColumnElement[bool]:
     """The WHERE clause on `rows` for a reference criterion (no chain)."""
     parameter = criterion.parameter
     modifier = criterion.modifier
-    if modifier == "missing":
-        present = rows.c.resource_id.in_(having_param(reference_index, parameter))
-        return ~present if missing_flag(criterion) else present
     if modifier == "identifier":
         token_criterion = Criterion(identifier_parameter(parameter), None, criterion.values)
         return tokens.predicate(token_criterion, rows)
@@ -108,17 +129,27 @@ def predicate(criterion: Criterion, rows: FromClause, base_url: str) -> ColumnEl
 
 
 def chain_predicate(
-    parameter: SearchParameter, target_type: str, targets: Select[tuple[str]], rows: FromClause
+    parameter: SearchParameter,
+    target_type: str,
+    targets: Select[tuple[str]],
+    rows: FromClause,
+    base_url: str,
 ) -> ColumnElement[bool]:
-    """Resources whose `parameter` points at one of `targets` (ids of `target_type`)."""
+    """Resources whose `parameter` points at one of `targets` (ids of `target_type`) here."""
     condition = and_(
-        reference_index.c.target_type == target_type, reference_index.c.target_id.in_(targets)
+        reference_index.c.target_type == target_type,
+        reference_index.c.target_id.in_(targets),
+        local_target(base_url),
     )
     return rows.c.resource_id.in_(matching_ids(reference_index, parameter, condition))
 
 
 def referrers(
-    source_type: str, parameter: SearchParameter, sources: Select[tuple[str]], rows: FromClause
+    source_type: str,
+    parameter: SearchParameter,
+    sources: Select[tuple[str]],
+    rows: FromClause,
+    base_url: str,
 ) -> Select[tuple[str]]:
     """Ids that `sources` (of `source_type`) point at by `parameter`, of the row's own type.
 
@@ -132,6 +163,7 @@ def referrers(
             column.param == parameter.code,
             column.target_type == rows.c.resource_type,
             column.resource_id.in_(sources),
+            local_target(base_url),
         )
         .correlate(rows)
     )

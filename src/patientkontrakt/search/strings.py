@@ -16,9 +16,7 @@ from patientkontrakt.search.values import (
     Criterion,
     Row,
     clip,
-    having_param,
     matching_ids,
-    missing_flag,
     unsupported_modifier,
 )
 from patientkontrakt.store.tables import string_index
@@ -80,9 +78,6 @@ def predicate(criterion: Criterion, rows: FromClause) -> ColumnElement[bool]:
     """The WHERE clause on `resource` for a string criterion."""
     parameter = criterion.parameter
     column = string_index.c
-    if criterion.modifier == "missing":
-        present = rows.c.resource_id.in_(having_param(string_index, parameter))
-        return ~present if missing_flag(criterion) else present
     conditions: list[ColumnElement[bool]] = []
     for raw in criterion.values:
         if criterion.modifier == "exact":

@@ -24,9 +24,24 @@ def _elements_where(resource_type: str, flag: str) -> frozenset[str]:
     names = set()
     for name, info in fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if extra.get(flag):
+        # A mandatory complex element (CarePlan.subject) has no `element_required` flag: the
+        # model simply requires it; a mandatory choice (medication[x]) is `one_of_many_required`.
+        required = info.is_required() or extra.get("one_of_many_required")
+        if extra.get(flag) or (flag == "element_required" and required):
             names.add(info.alias or name)
     return frozenset(names)
+
+
+@cache
+def _choices(resource_type: str) -> dict[str, str]:
+    """JSON name to element name of choice elements: `deceasedBoolean` to `deceased`."""
+    fields = model_class(resource_type).model_fields
+    found: dict[str, str] = {}
+    for name, info in fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if isinstance(extra.get("one_of_many"), str):
+            found[info.alias or name] = str(extra["one_of_many"])
+    return found
 
 
 def summary_elements(resource_type: str) -> frozenset[str]:
@@ -65,5 +80,7 @@ def subset(content: bytes, summary: str | None, elements: tuple[str, ...]) -> by
     elif summary == "data":
         resource.pop("text", None)
     elif elements:
-        resource = _keep(resource, frozenset(elements) | required_elements(resource_type))
+        # `_elements=deceased` names deceased[x], whichever type the resource holds it as.
+        wanted = set(elements) | {k for k, v in _choices(resource_type).items() if v in elements}
+        resource = _keep(resource, frozenset(wanted) | required_elements(resource_type))
     return orjson.dumps(_tagged(resource))

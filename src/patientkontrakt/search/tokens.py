@@ -13,12 +13,11 @@ from sqlalchemy import ColumnElement, FromClause, and_, or_
 
 from patientkontrakt.search.strings import normalise
 from patientkontrakt.search.values import (
+    ESCAPED_PIPE,
     Criterion,
     Row,
     clip,
-    having_param,
     matching_ids,
-    missing_flag,
     unsupported_modifier,
 )
 from patientkontrakt.store.tables import token_index
@@ -37,11 +36,15 @@ class TokenValue:
 
     @classmethod
     def parse(cls, raw: str) -> TokenValue:
-        """Parse one token search value."""
+        """Parse one token search value (an escaped pipe is part of system or code)."""
         if "|" not in raw:
-            return cls(None, raw or None, has_system=False)
+            return cls(None, _unescape(raw) or None, has_system=False)
         system, _, code = raw.partition("|")
-        return cls(system or None, code or None, has_system=True)
+        return cls(_unescape(system) or None, _unescape(code) or None, has_system=True)
+
+
+def _unescape(text: str) -> str:
+    return text.replace(ESCAPED_PIPE, "|")
 
 
 def _row(system: Any, code: Any, text: Any = None) -> Row:
@@ -112,13 +115,10 @@ def value_condition(value: TokenValue) -> ColumnElement[bool]:
 def predicate(criterion: Criterion, rows: FromClause) -> ColumnElement[bool]:
     """The WHERE clause on `resource` for a token criterion."""
     parameter = criterion.parameter
-    if criterion.modifier == "missing":
-        present = rows.c.resource_id.in_(having_param(token_index, parameter))
-        return ~present if missing_flag(criterion) else present
     if criterion.modifier == "text":
         conditions = []
         for raw in criterion.values:
-            wanted = clip(normalise(raw))
+            wanted = clip(normalise(_unescape(raw)))
             column = token_index.c.text
             conditions.append((column >= wanted) & (column < wanted + _TOP))
         return rows.c.resource_id.in_(matching_ids(token_index, parameter, or_(*conditions)))

@@ -9,9 +9,7 @@ from sqlalchemy import ColumnElement, FromClause, or_
 from patientkontrakt.search.values import (
     Criterion,
     Row,
-    having_param,
     matching_ids,
-    missing_flag,
     unsupported_modifier,
 )
 from patientkontrakt.store.tables import uri_index
@@ -41,9 +39,6 @@ def _ancestors(uri: str) -> list[str]:
 def predicate(criterion: Criterion, rows: FromClause) -> ColumnElement[bool]:
     """The WHERE clause on `resource` for a uri criterion."""
     parameter = criterion.parameter
-    if criterion.modifier == "missing":
-        present = rows.c.resource_id.in_(having_param(uri_index, parameter))
-        return ~present if missing_flag(criterion) else present
     column = uri_index.c.value
     conditions: list[ColumnElement[bool]] = []
     for raw in criterion.values:

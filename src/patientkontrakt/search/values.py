@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, select
+from sqlalchemy import ColumnElement, FromClause, Select, Table, select
 
 from patientkontrakt.outcomes import FhirError, bad_request, not_supported
 from patientkontrakt.search.parameters import SearchParameter
@@ -14,6 +14,10 @@ Row = tuple[Table, dict[str, Any]]
 """An index row and the table it goes into (the indexer adds type, id and param)."""
 
 MAX_TEXT = 512
+
+ESCAPED_PIPE = "\x00"
+"""A `\\|` of a search value (a literal pipe, search.html#escaping) until a token is split on its
+unescaped `|`; NUL never reaches here from a request (query.py refuses it)."""
 
 
 @dataclass(frozen=True)
@@ -69,3 +73,9 @@ def missing_flag(criterion: Criterion) -> bool:
     if len(criterion.values) != 1 or criterion.values[0] not in ("true", "false"):
         raise bad_request(f"{criterion.parameter.code}:missing takes true or false")
     return criterion.values[0] == "true"
+
+
+def missing_predicate(criterion: Criterion, table: Table, rows: FromClause) -> ColumnElement[bool]:
+    """`:missing=true` (no value for the parameter) or `:missing=false` (some value)."""
+    present = rows.c.resource_id.in_(having_param(table, criterion.parameter))
+    return ~present if missing_flag(criterion) else present
