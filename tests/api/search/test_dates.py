@@ -23,36 +23,12 @@ import anyio
 import httpx
 import pytest
 
-from tests.api.builders import FHIR_JSON
+from tests.api.search.helpers import assert_outcome, put
+from tests.api.search.helpers import search_sorted as search
 
 pytestmark = pytest.mark.anyio
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> dict[str, Any]:
-    url = f"/{resource['resourceType']}/{resource['id']}"
-    response = await client.put(url, json=resource, headers=FHIR_JSON)
-    assert response.status_code in (200, 201), response.text
-    stored: dict[str, Any] = response.json()
-    return stored
-
-
-async def search(client: httpx.AsyncClient, path: str, params: Any) -> list[str]:
-    response = await client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["type"] == "searchset"
-    return sorted(
-        e["resource"]["id"] for e in body.get("entry", []) if e["search"]["mode"] == "match"
-    )
-
-
-def assert_outcome(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"][0]["severity"] == "error"
 
 
 # --- date: Patient.birthdate ------------------------------------------------------------------

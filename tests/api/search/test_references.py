@@ -11,33 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.builders import FHIR_JSON, PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.builders import PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.search.helpers import assert_outcome, put, search
 
 pytestmark = pytest.mark.anyio
 
 BASE = "http://test/fhir"
 OTHER = "http://other.example/fhir"
-
-
-async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> None:
-    url = f"/{resource['resourceType']}/{resource['id']}"
-    response = await client.put(url, json=resource, headers=FHIR_JSON)
-    assert response.status_code in (200, 201), response.text
-
-
-async def search(client: httpx.AsyncClient, path: str, params: Any) -> list[str]:
-    response = await client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["type"] == "searchset"
-    return [e["resource"]["id"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
-
-
-def assert_outcome(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"][0]["severity"] == "error"
 
 
 def care_plan(plan_id: str, subject: dict[str, Any], **fields: Any) -> dict[str, Any]:

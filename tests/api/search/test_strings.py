@@ -14,23 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.builders import FHIR_JSON
+from tests.api.search.helpers import put, search
 
 pytestmark = pytest.mark.anyio
-
-
-async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> None:
-    url = f"/{resource['resourceType']}/{resource['id']}"
-    response = await client.put(url, json=resource, headers=FHIR_JSON)
-    assert response.status_code in (200, 201), response.text
-
-
-async def search(client: httpx.AsyncClient, path: str, params: Any) -> list[str]:
-    response = await client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["type"] == "searchset"
-    return [e["resource"]["id"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
 
 
 def patient(patient_id: str, *names: dict[str, Any], **fields: Any) -> dict[str, Any]:

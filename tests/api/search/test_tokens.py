@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.builders import FHIR_JSON, PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.builders import PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.search.helpers import assert_outcome, put, search
 
 pytestmark = pytest.mark.anyio
 
@@ -18,32 +19,6 @@ SNOMED = "http://snomed.info/sct"
 LOCAL_CATEGORY = "urn:test:category"
 TEST_PATIENT = "urn:test:patient"
 LOINC = "http://loinc.org"
-
-
-async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> None:
-    """Store `resource` under its own id (update as create)."""
-    url = f"/{resource['resourceType']}/{resource['id']}"
-    response = await client.put(url, json=resource, headers=FHIR_JSON)
-    assert response.status_code in (200, 201), response.text
-
-
-async def search(client: httpx.AsyncClient, path: str, params: Any) -> list[str]:
-    """The ids of the matches, in the order served (by id when there is no `_sort`)."""
-    response = await client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["resourceType"] == "Bundle"
-    assert body["type"] == "searchset"
-    return [e["resource"]["id"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
-
-
-def assert_outcome(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome"
-    assert body["issue"]
-    assert all(i["severity"] in ("error", "fatal") for i in body["issue"]), body
-    return body
 
 
 def care_plan(plan_id: str, **fields: Any) -> dict[str, Any]:
