@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from patientkontrakt.fhir.bundles import bundle, history_entries
-from patientkontrakt.fhir.paging import PAGE_PARAM, PageSigner
+from patientkontrakt.fhir.paging import PAGE_PARAM, PageSigner, count_value, page_url, query_key
 from patientkontrakt.outcomes import bad_request, not_supported
 from patientkontrakt.store.repository import Repository
 
@@ -33,11 +33,7 @@ class Paging:
 def parse_count(pairs: list[tuple[str, str]], paging: Paging) -> int:
     """`_count` (default and maximum from settings); 400 when not a whole number >= 0."""
     raw = [v for k, v in pairs if k == "_count"]
-    if not raw:
-        return paging.default_count
-    if not (raw[-1].isascii() and raw[-1].isdigit()):  # "²".isdigit() is true, int() fails
-        raise bad_request(f"_count must be a whole number, not {raw[-1]!r}", "_count")
-    return min(int(raw[-1]), paging.max_count)
+    return count_value(raw[-1], paging.max_count) if raw else paging.default_count
 
 
 def parse_instant(value: str, name: str) -> dt.datetime:
@@ -59,11 +55,6 @@ def parse_instant(value: str, name: str) -> dt.datetime:
         raise bad_request(f"{name}={value!r} is out of range", name) from exc
 
 
-def _query_key(path: str, pairs: list[tuple[str, str]]) -> str:
-    kept = sorted((k, v) for k, v in pairs if k not in (PAGE_PARAM, "_format", "_pretty"))
-    return path + "?" + urlencode(kept)
-
-
 def _links(
     paging: Paging,
     path: str,
@@ -75,9 +66,8 @@ def _links(
         self_url += "?" + urlencode(pairs)
     links = {"self": self_url}
     if next_position is not None:
-        kept = [(k, v) for k, v in pairs if k != PAGE_PARAM]
-        token = paging.signer.sign(_query_key(path, pairs), next_position)
-        links["next"] = f"{paging.base}/{path}?" + urlencode([*kept, (PAGE_PARAM, token)])
+        token = paging.signer.sign(query_key(path, pairs), next_position)
+        links["next"] = page_url(paging.base, path, pairs, token)
     return links
 
 
@@ -85,7 +75,7 @@ def _position(pairs: list[tuple[str, str]], paging: Paging, path: str) -> dict[s
     tokens = [v for k, v in pairs if k == PAGE_PARAM]
     if not tokens:
         return {}
-    return paging.signer.verify(_query_key(path, pairs), tokens[-1])
+    return paging.signer.verify(query_key(path, pairs), tokens[-1])
 
 
 async def history(

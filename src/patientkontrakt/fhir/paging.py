@@ -13,12 +13,33 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
-from patientkontrakt.outcomes import error
+from patientkontrakt.outcomes import bad_request, error
 
 PAGE_PARAM = "_page"
+_NOT_OF_THE_QUERY = (PAGE_PARAM, "_format", "_pretty")
+
+
+def query_key(path: str, pairs: list[tuple[str, str]]) -> str:
+    """What a cursor is bound to: the path and parameters, without paging and format ones."""
+    kept = sorted((k, v) for k, v in pairs if k not in _NOT_OF_THE_QUERY)
+    return path + "?" + urlencode(kept)
+
+
+def page_url(base: str, path: str, pairs: list[tuple[str, str]], token: str) -> str:
+    """The URL of another page of the same query."""
+    kept = [(k, v) for k, v in pairs if k != PAGE_PARAM]
+    return f"{base}/{path}?" + urlencode([*kept, (PAGE_PARAM, token)])
+
+
+def count_value(raw: str, max_count: int) -> int:
+    """A `_count` value, capped at `max_count`; 400 unless a whole number (ASCII digits)."""
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is true, int() refuses it
+        raise bad_request(f"_count must be a whole number, not {raw!r}", "_count")
+    return min(int(raw), max_count)
 
 
 def load_secret(configured: str | None, data_dir: Path) -> bytes:

@@ -63,13 +63,6 @@ def _model_class(resource_type: str) -> Any:
     return get_fhir_model_class(resource_type)
 
 
-@cache
-def has_element(resource_type: str, element: str) -> bool:
-    """True when the type's model has the (JSON-named) element."""
-    fields = model_class(resource_type).model_fields
-    return any((f.alias or name) == element for name, f in fields.items())
-
-
 def require_type(resource_type: str) -> str:
     """`resource_type` if this server keeps it, else a 404 OperationOutcome."""
     if resource_type not in _TYPES:

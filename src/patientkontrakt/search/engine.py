@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from patientkontrakt.fhir.bundles import bundle
 from patientkontrakt.fhir.listing import Paging
-from patientkontrakt.fhir.paging import PAGE_PARAM
+from patientkontrakt.fhir.paging import page_url, query_key
 from patientkontrakt.outcomes import bad_request, not_found, operation_outcome
 from patientkontrakt.search import references
 from patientkontrakt.search.compiler import (
@@ -46,7 +46,6 @@ from patientkontrakt.store.repository import Repository
 from patientkontrakt.store.tables import reference_index, resource
 
 MAX_ITERATE_ROUNDS = 3
-_SKIPPED = (PAGE_PARAM, "_format", "_pretty")
 
 Extra = Callable[[FromClause], ColumnElement[bool]]
 
@@ -63,8 +62,7 @@ class SearchRequest:
 
 
 def _query_key(request: SearchRequest) -> str:
-    kept = sorted((k, v) for k, v in request.pairs if k not in _SKIPPED)
-    return request.path + "?" + urlencode(kept)
+    return query_key(request.path, request.pairs)
 
 
 def _position(request: SearchRequest, columns: list[SortColumn]) -> tuple[bool, list[Any] | None]:
@@ -85,8 +83,7 @@ def _position(request: SearchRequest, columns: list[SortColumn]) -> tuple[bool, 
 def _link(request: SearchRequest, direction: str, row: Any, columns: list[SortColumn]) -> str:
     keys = [encode_key(c.kind, row._mapping[f"k{i}"]) for i, c in enumerate(columns)]
     token = request.paging.signer.sign(_query_key(request), {"d": direction, "k": keys})
-    kept = [(k, v) for k, v in request.pairs if k != PAGE_PARAM]
-    return f"{request.paging.base}/{request.path}?" + urlencode([*kept, (PAGE_PARAM, token)])
+    return page_url(request.paging.base, request.path, request.pairs, token)
 
 
 def _include_params(include: Include) -> list[str]:

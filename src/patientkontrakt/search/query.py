@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from patientkontrakt.fhir.paging import count_value
 from patientkontrakt.fhir.registry import is_resource_type
 from patientkontrakt.outcomes import Issue, bad_request, not_supported
 from patientkontrakt.search.parameters import RESULT_PARAMETERS, SearchParameter, registry
@@ -203,9 +204,7 @@ class _Parser:
         return keys
 
     def count(self, value: str) -> int:
-        if not (value.isascii() and value.isdigit()):
-            raise bad_request(f"_count must be a whole number, not {value!r}", "_count")
-        return min(int(value), self.max_count)
+        return count_value(value, self.max_count)
 
 
 def parse(

@@ -41,3 +41,34 @@ def assert_outcome(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["issue"]
     assert all(i["severity"] in ("error", "fatal") for i in body["issue"]), body
     return body
+
+
+BASE = "http://test/fhir"
+"""The test client's base (tests/conftest.py settings.base_url)."""
+
+
+def link(bundle: dict[str, Any], relation: str) -> str | None:
+    """The URL of the Bundle's link with `relation`, if any (never several)."""
+    found = [item["url"] for item in bundle.get("link", []) if item["relation"] == relation]
+    assert len(found) <= 1, bundle["link"]
+    return found[0] if found else None
+
+
+def relative(url: str) -> str:
+    """A link of the server (`http://test/fhir/...`) as a path for the test client."""
+    assert url.startswith(BASE + "/"), url
+    return url[len(BASE) :]
+
+
+def patient(resource_id: str, family: str, *given: str, **extra: Any) -> dict[str, Any]:
+    """A test patient (never a real personnummer: a `urn:test:patient` identifier)."""
+    name: dict[str, Any] = {"family": family}
+    if given:
+        name["given"] = list(given)
+    return {
+        "resourceType": "Patient",
+        "id": resource_id,
+        "identifier": [{"system": "urn:test:patient", "value": resource_id}],
+        "name": [name],
+        **extra,
+    }

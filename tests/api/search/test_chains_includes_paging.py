@@ -19,10 +19,10 @@ from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from tests.api import builders
 from tests.api.builders import FHIR_JSON, PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.search.helpers import BASE, link, patient, relative
 
 pytestmark = pytest.mark.anyio
 
-BASE = "http://test/fhir"
 TOLVAN = f"{PERSONNUMMER_SYSTEM}|{TOLVAN_PERSONNUMMER}"
 STRICT = {"Prefer": "handling=strict"}
 
@@ -106,18 +106,6 @@ def modes(bundle: dict[str, Any]) -> list[str]:
     return [e["search"]["mode"] for e in bundle.get("entry", [])]
 
 
-def link(bundle: dict[str, Any], relation: str) -> str | None:
-    found = [item["url"] for item in bundle.get("link", []) if item["relation"] == relation]
-    assert len(found) <= 1, bundle["link"]
-    return found[0] if found else None
-
-
-def relative(url: str) -> str:
-    """A link of the server (`http://test/fhir/...`) as a path for the test client."""
-    assert url.startswith(BASE + "/"), url
-    return url[len(BASE) :]
-
-
 def warnings(bundle: dict[str, Any]) -> list[str]:
     """Diagnostics of the warning issues in the outcome entries."""
     found = []
@@ -128,20 +116,6 @@ def warnings(bundle: dict[str, Any]) -> list[str]:
                 i["diagnostics"] for i in entry["resource"]["issue"] if i["severity"] == "warning"
             ]
     return found
-
-
-def patient(resource_id: str, family: str, *given: str, **extra: Any) -> dict[str, Any]:
-    """A test patient (never a real personnummer: a `urn:test:patient` identifier)."""
-    name: dict[str, Any] = {"family": family}
-    if given:
-        name["given"] = list(given)
-    return {
-        "resourceType": "Patient",
-        "id": resource_id,
-        "identifier": [{"system": "urn:test:patient", "value": resource_id}],
-        "name": [name],
-        **extra,
-    }
 
 
 def tolvan() -> dict[str, Any]:

@@ -13,10 +13,10 @@ import pytest
 
 from tests.api import builders
 from tests.api.builders import FHIR_JSON, PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.search.helpers import BASE, link, patient, relative
 
 pytestmark = pytest.mark.anyio
 
-BASE = "http://test/fhir"
 TOLVAN = f"{PERSONNUMMER_SYSTEM}|{TOLVAN_PERSONNUMMER}"
 STRICT = {"Prefer": "handling=strict"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -102,17 +102,6 @@ def refs(bundle: dict[str, Any], mode: str = "match") -> list[str]:
     ]
 
 
-def link(bundle: dict[str, Any], relation: str) -> str | None:
-    found = [item["url"] for item in bundle.get("link", []) if item["relation"] == relation]
-    assert len(found) <= 1, bundle["link"]
-    return found[0] if found else None
-
-
-def relative(url: str) -> str:
-    assert url.startswith(BASE + "/"), url
-    return url[len(BASE) :]
-
-
 def outcome_issues(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The issues of the OperationOutcome entries (search.mode `outcome`)."""
     issues: list[dict[str, Any]] = []
@@ -122,20 +111,6 @@ def outcome_issues(bundle: dict[str, Any]) -> list[dict[str, Any]]:
             assert "fullUrl" not in entry or entry["fullUrl"]
             issues += entry["resource"]["issue"]
     return issues
-
-
-def patient(resource_id: str, family: str, *given: str, **extra: Any) -> dict[str, Any]:
-    """A test patient (never a real personnummer: a `urn:test:patient` identifier)."""
-    name: dict[str, Any] = {"family": family}
-    if given:
-        name["given"] = list(given)
-    return {
-        "resourceType": "Patient",
-        "id": resource_id,
-        "identifier": [{"system": "urn:test:patient", "value": resource_id}],
-        "name": [name],
-        **extra,
-    }
 
 
 def tolvan() -> dict[str, Any]:
