@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from patientkontrakt import __version__
 from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.fhir import errors
 from patientkontrakt.fhir.context import ServerContext
+from patientkontrakt.fhir.guard import UNRESTRICTED, RequestScope
 from patientkontrakt.fhir.paging import PageSigner, load_secret
-from patientkontrakt.fhir.routes import router
+from patientkontrakt.fhir.routes import open_router, router
 from patientkontrakt.fhir.timing import ServerTimingMiddleware
 from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.transactions import Store
@@ -42,8 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.server = ServerContext(store=store, settings=settings, signer=signer)
+
+    async def authorize(_request: Request) -> RequestScope:
+        return UNRESTRICTED
+
+    app.state.server = ServerContext(
+        store=store, settings=settings, signer=signer, authorize=authorize
+    )
     errors.install(app)
     app.add_middleware(ServerTimingMiddleware)
+    app.include_router(open_router)
     app.include_router(router)
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from patientkontrakt.config import Settings
+from patientkontrakt.fhir.guard import RequestScope
 from patientkontrakt.fhir.listing import Paging
 from patientkontrakt.fhir.paging import PageSigner
 from patientkontrakt.store.transactions import Store
@@ -14,11 +16,13 @@ from patientkontrakt.store.transactions import Store
 
 @dataclass(frozen=True)
 class ServerContext:
-    """The store, the settings and the paging signer of one app instance."""
+    """The store, the settings, the paging signer and the authorizer of one app instance."""
 
     store: Store
     settings: Settings
     signer: PageSigner
+    authorize: Callable[[Request], Awaitable[RequestScope]]
+    """The caller's RequestScope from the request's credentials; raises 401 without them."""
 
     def base_url(self, request: Request) -> str:
         """The public base of the FHIR API, e.g. `http://127.0.0.1:8000/fhir`."""

@@ -13,6 +13,7 @@ from typing import Any
 import jsonpatch
 import orjson
 
+from patientkontrakt.fhir.guard import Access, Change, Interaction, RequestScope
 from patientkontrakt.fhir.registry import require_type
 from patientkontrakt.outcomes import (
     FhirError,
@@ -38,42 +39,59 @@ class Result:
     message: str | None = None
 
 
-async def read(repo: Repository, resource_type: str, resource_id: str) -> StoredVersion:
-    """The current version; 404 if it never existed, 410 if deleted."""
-    current = await repo.current(resource_type, resource_id)
-    if current is None:
-        raise not_found(f"{resource_type}/{resource_id} is not known")
+async def read(
+    repo: Repository, scope: RequestScope, resource_type: str, resource_id: str
+) -> StoredVersion:
+    """The current version; 404 if it never existed (or the caller may not know it), 410 if
+    deleted."""
+    scope.guard.require(resource_type, "read")
+    current = await _visible_current(repo, scope, resource_type, resource_id)
     if current.deleted:
         raise FhirError(
             410,
             [Issue("deleted", f"{resource_type}/{resource_id} was deleted")],
             headers={"ETag": current.etag},
         )
+    scope.guard.accessed(Access("read", resource_type, (current.reference,)))
     return current
 
 
-async def read_any(repo: Repository, resource_type: str, resource_id: str) -> StoredVersion:
-    """The current version even when deleted (for history); 404 if it never existed."""
+async def _visible_current(
+    repo: Repository, scope: RequestScope, resource_type: str, resource_id: str
+) -> StoredVersion:
+    """The current version (maybe deleted) if the caller may see it; else 404 (or 403)."""
     current = await repo.current(resource_type, resource_id)
     if current is None:
         raise not_found(f"{resource_type}/{resource_id} is not known")
+    await scope.guard.check_read(repo, current)
     return current
 
 
+async def read_any(
+    repo: Repository, scope: RequestScope, resource_type: str, resource_id: str
+) -> StoredVersion:
+    """The current version even when deleted (for history); 404 if it never existed."""
+    scope.guard.require(resource_type, "history")
+    return await _visible_current(repo, scope, resource_type, resource_id)
+
+
 async def vread(
-    repo: Repository, resource_type: str, resource_id: str, version: str
+    repo: Repository, scope: RequestScope, resource_type: str, resource_id: str, version: str
 ) -> StoredVersion:
     """One version; 404 if there is no such version, 410 if it records a deletion."""
+    scope.guard.require(resource_type, "vread")
     # isascii: str.isdigit() is also true for "²" (int() refuses it) and "١" (int() takes it).
     if not (version.isascii() and version.isdigit()):
         raise bad_request(f"Version id '{version}' is not a number")
     number = int(version)
+    await _visible_current(repo, scope, resource_type, resource_id)
     # Larger than the version column holds: no such version (binding it would fail).
     stored = await repo.version(resource_type, resource_id, number) if number < 2**31 else None
     if stored is None:
         raise not_found(f"{resource_type}/{resource_id}/_history/{version} is not known")
     if stored.deleted:
         raise gone(f"{resource_type}/{resource_id}/_history/{version} records a deletion")
+    scope.guard.accessed(Access("vread", resource_type, (f"{stored.reference}",)))
     return stored
 
 
@@ -89,6 +107,7 @@ def check_resource_type(resource_type: str, body: dict[str, Any]) -> None:
 
 async def create(
     repo: Repository,
+    scope: RequestScope,
     resource_type: str,
     body: dict[str, Any],
     *,
@@ -101,19 +120,25 @@ async def create(
     `assigned_id` lets a transaction give the id it already used for `urn:uuid:` references.
     """
     check_resource_type(resource_type, body)
+    scope.guard.require(resource_type, "create")
     if if_none_exist is not None:
-        existing = await find_single_match(repo, resource_type, if_none_exist, "If-None-Exist")
+        existing = await find_single_match(
+            repo, scope, resource_type, if_none_exist, "If-None-Exist"
+        )
         if existing is not None:
-            return Result(200, await read(repo, resource_type, existing), "matched If-None-Exist")
+            found = await read(repo, scope, resource_type, existing)
+            return Result(200, found, "matched If-None-Exist")
     body.pop("id", None)
     validate_resource(resource_type, body)
     new_id = assigned_id or str(uuid.uuid4())
-    stored = await _store(repo, resource_type, new_id, body, None, "POST")
+    change = Change(resource_type, new_id, "POST", None, body)
+    stored = await _store(repo, scope, change, None, "create")
     return Result(201, stored)
 
 
 async def update(
     repo: Repository,
+    scope: RequestScope,
     resource_type: str,
     resource_id: str,
     body: dict[str, Any],
@@ -127,16 +152,22 @@ async def update(
             f"The body's id ({body.get('id')!r}) must equal the id in the URL ({resource_id!r})",
             "id",
         )
+    scope.guard.require(resource_type, "update")
     current = await repo.current(resource_type, resource_id, for_update=True)
+    if current is not None:
+        await scope.guard.check_read(repo, current)
     _check_if_match(current, if_match, resource_type, resource_id)
     validate_resource(resource_type, body)
-    stored = await _store(repo, resource_type, resource_id, body, current, "PUT")
     created = current is None or current.deleted
+    before = _content(current)
+    change = Change(resource_type, resource_id, "PUT", before, body)
+    stored = await _store(repo, scope, change, current, "create" if created else "update")
     return Result(201 if created else 200, stored)
 
 
 async def conditional_update(
     repo: Repository,
+    scope: RequestScope,
     resource_type: str,
     query: str,
     body: dict[str, Any],
@@ -144,15 +175,15 @@ async def conditional_update(
     if_match: int | None = None,
 ) -> Result:
     """`PUT /Type?criteria`: update the single match, create when none, 412 when several."""
-    target = await conditional_update_target(repo, resource_type, query, body)
+    target = await conditional_update_target(repo, scope, resource_type, query, body)
     if target is None:
-        return await create(repo, resource_type, body)
+        return await create(repo, scope, resource_type, body)
     body["id"] = target
-    return await update(repo, resource_type, target, body, if_match=if_match)
+    return await update(repo, scope, resource_type, target, body, if_match=if_match)
 
 
 async def conditional_update_target(
-    repo: Repository, resource_type: str, query: str, body: dict[str, Any]
+    repo: Repository, scope: RequestScope, resource_type: str, query: str, body: dict[str, Any]
 ) -> str | None:
     """The id a conditional update writes to, or None when it creates a new resource.
 
@@ -160,7 +191,7 @@ async def conditional_update_target(
     exists is a 409; one match is updated (a different id in the body is a 400).
     """
     check_resource_type(resource_type, body)
-    match = await find_single_match(repo, resource_type, query, "Conditional update")
+    match = await find_single_match(repo, scope, resource_type, query, "Conditional update")
     body_id = body.get("id")
     if body_id is not None and not isinstance(body_id, str):
         raise bad_request("id must be a string", "id")
@@ -185,6 +216,7 @@ async def conditional_update_target(
 
 async def patch(
     repo: Repository,
+    scope: RequestScope,
     resource_type: str,
     resource_id: str,
     operations: Any,
@@ -192,10 +224,12 @@ async def patch(
     if_match: int | None = None,
 ) -> Result:
     """Apply a JSON Patch (RFC 6902) to the current version and store the result as an update."""
+    scope.guard.require(resource_type, "patch")
     current = await repo.current(resource_type, resource_id, for_update=True)
-    if current is None or current.deleted or current.content is None:
-        if current is None:
-            raise not_found(f"{resource_type}/{resource_id} is not known")
+    if current is None:
+        raise not_found(f"{resource_type}/{resource_id} is not known")
+    await scope.guard.check_read(repo, current)
+    if current.deleted or current.content is None:
         raise gone(f"{resource_type}/{resource_id} was deleted")
     _check_if_match(current, if_match, resource_type, resource_id)
     if not isinstance(operations, list):
@@ -212,36 +246,53 @@ async def patch(
     if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
         raise error(422, "processing", "A patch may not change resourceType or id")
     validate_resource(resource_type, patched)
-    stored = await _store(repo, resource_type, resource_id, patched, current, "PATCH")
+    change = Change(resource_type, resource_id, "PATCH", original, patched)
+    stored = await _store(repo, scope, change, current, "patch")
     return Result(200, stored)
 
 
 async def delete(
-    repo: Repository, resource_type: str, resource_id: str, *, if_match: int | None = None
+    repo: Repository,
+    scope: RequestScope,
+    resource_type: str,
+    resource_id: str,
+    *,
+    if_match: int | None = None,
 ) -> Result:
     """Delete: a new version marked deleted. Deleting a deleted resource changes nothing."""
+    scope.guard.require(resource_type, "delete")
     current = await repo.current(resource_type, resource_id, for_update=True)
     if current is None:
         raise not_found(f"{resource_type}/{resource_id} is not known")
+    await scope.guard.check_read(repo, current)
     if current.deleted and if_match is None:
         return Result(204, current, "already deleted")
     _check_if_match(current, if_match, resource_type, resource_id)
-    return Result(204, await repo.delete(current))
+    change = Change(resource_type, resource_id, "DELETE", _content(current), None)
+    await scope.check_write(repo, change)
+    stored = await repo.delete(current)
+    await scope.guard.written(repo, change, stored, "delete")
+    return Result(204, stored)
 
 
-async def conditional_delete(repo: Repository, resource_type: str, query: str) -> Result:
+async def conditional_delete(
+    repo: Repository, scope: RequestScope, resource_type: str, query: str
+) -> Result:
     """`DELETE /Type?criteria`: delete the single match; 404 when none, 412 when several."""
-    match = await find_single_match(repo, resource_type, query, "Conditional delete")
+    match = await find_single_match(repo, scope, resource_type, query, "Conditional delete")
     if match is None:
         raise not_found(f"No {resource_type} matches {query}")
-    return await delete(repo, resource_type, match)
+    return await delete(repo, scope, resource_type, match)
 
 
-async def resolve_conditional_reference(repo: Repository, reference: str) -> str:
+async def resolve_conditional_reference(
+    repo: Repository, scope: RequestScope, reference: str
+) -> str:
     """`Type?criteria` as `Type/id` of its single match (transaction.html#cond-refs)."""
     resource_type, _, query = reference.partition("?")
     require_type(resource_type)
-    ids = await matching_ids(repo, resource_type, query, limit=2)
+    scope.guard.require(resource_type, "search")
+    ids = await matching_ids(repo, resource_type, query, limit=2, visible=scope.guard.visible())
     if len(ids) != 1:
         raise precondition_failed(
             f"Conditional reference {reference} matched {'no' if not ids else 'several'} "
@@ -251,7 +302,7 @@ async def resolve_conditional_reference(repo: Repository, reference: str) -> str
 
 
 async def find_single_match(
-    repo: Repository, resource_type: str, query: str, what: str
+    repo: Repository, scope: RequestScope, resource_type: str, query: str, what: str
 ) -> str | None:
     """The id of the one current resource matching `query`, None if none; 412 if several.
 
@@ -259,7 +310,8 @@ async def find_single_match(
     `If-None-Exist` creates for one personnummer cannot both find nothing and both create.
     """
     await repo.serialize(f"{resource_type}?{query}")
-    ids = await matching_ids(repo, resource_type, query, limit=2)
+    # Only what the caller may see can match: a hidden match must not reveal itself.
+    ids = await matching_ids(repo, resource_type, query, limit=2, visible=scope.guard.visible())
     if len(ids) > 1:
         raise precondition_failed(f"{what} criteria match more than one {resource_type}")
     return ids[0] if ids else None
@@ -277,17 +329,30 @@ def prepare_new(resource_type: str, resource_id: str, body: dict[str, Any]) -> N
 
 async def _store(
     repo: Repository,
-    resource_type: str,
-    resource_id: str,
-    body: dict[str, Any],
+    scope: RequestScope,
+    change: Change,
     previous: StoredVersion | None,
-    method: str,
+    interaction: Interaction,
 ) -> StoredVersion:
-    """Write a validated resource with its search index rows, in the caller's transaction."""
+    """Check, then write a validated resource with its search index rows and its records,
+    all in the caller's transaction."""
+    await scope.check_write(repo, change)
+    body = change.after
+    assert body is not None
+    resource_type, resource_id = change.resource_type, change.resource_id
     index = index_rows(resource_type, resource_id, body)
-    return await repo.write(
-        resource_type, resource_id, body, previous=previous, method=method, index=index
+    stored = await repo.write(
+        resource_type, resource_id, body, previous=previous, method=change.method, index=index
     )
+    await scope.guard.written(repo, change, stored, interaction)
+    return stored
+
+
+def _content(stored: StoredVersion | None) -> dict[str, Any] | None:
+    if stored is None or stored.deleted or stored.content is None:
+        return None
+    content: dict[str, Any] = orjson.loads(stored.content)
+    return content
 
 
 def _check_if_match(

@@ -15,6 +15,7 @@ from patientkontrakt.fhir.bundles import bundle, history_entries
 from patientkontrakt.fhir.paging import PAGE_PARAM, PageSigner, count_value, page_url, query_key
 from patientkontrakt.outcomes import bad_request, not_supported
 from patientkontrakt.store.repository import Repository
+from patientkontrakt.store.tables import RowFilter
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 _HISTORY_PARAMS = frozenset({"_count", PAGE_PARAM, "_format", "_pretty", "_since"})
@@ -85,8 +86,10 @@ async def history(
     *,
     resource_type: str | None = None,
     resource_id: str | None = None,
+    visible: RowFilter | None = None,
 ) -> dict[str, Any]:
-    """History at system, type or instance level, newest first (http.html#history)."""
+    """History at system, type or instance level, newest first (http.html#history);
+    `visible`: the resources the caller may see."""
     unknown = sorted({k for k, _ in pairs} - _HISTORY_PARAMS)
     if unknown:
         raise not_supported(f"History does not support {', '.join(unknown)}; use _count and _since")
@@ -104,6 +107,7 @@ async def history(
             since=since,
             before_seq=before,
             count=count + 1,
+            visible=visible,
         )
         if count
         else []

@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from patientkontrakt.config import Settings
 from patientkontrakt.fhir import interactions, transaction
+from patientkontrakt.fhir.guard import UNRESTRICTED
 from patientkontrakt.fhir.listing import Paging
 from patientkontrakt.fhir.paging import PageSigner, load_secret
 from patientkontrakt.fhir.registry import require_id, require_type
@@ -79,6 +80,7 @@ async def _load_file(
         try:
             result = await transaction.process(
                 store,
+                UNRESTRICTED,
                 head,
                 paging=paging,
                 prefer="minimal",
@@ -140,7 +142,7 @@ async def _write_chunk(store: Store, chunk: list[dict[str, Any]], path: Path) ->
             await repo.create_many(new)
             for resource_type, resource_id, resource in later:
                 resource["id"] = resource_id
-                await interactions.update(repo, resource_type, resource_id, resource)
+                await interactions.update(repo, UNRESTRICTED, resource_type, resource_id, resource)
     except FhirError as exc:
         raise ValueError(f"{path}: {exc}") from exc
     return len(chunk)

@@ -1,9 +1,13 @@
-"""The FHIR RESTful API's routes (http.html). Thin: parse, one service call, respond."""
+"""The FHIR RESTful API's routes (http.html). Thin: parse, one service call, respond.
+
+Every route but `metadata` runs under the caller's RequestScope (`guarded.py`): authenticated
+first, checked by the interactions, and its accesses made durable before it answers.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +27,8 @@ from patientkontrakt.fhir.content import (
     require_content_type,
 )
 from patientkontrakt.fhir.context import server
+from patientkontrakt.fhir.guard import history_access, search_access
+from patientkontrakt.fhir.guarded import GuardedRoute, scope_of
 from patientkontrakt.fhir.headers import (
     etag_matches,
     http_date,
@@ -36,7 +42,12 @@ from patientkontrakt.search.engine import Extra, compartment_filter, search_bund
 from patientkontrakt.search.query import Handling
 from patientkontrakt.store.repository import StoredVersion
 
-router = APIRouter(prefix="/fhir", dependencies=[Depends(check_acceptable)])
+open_router = APIRouter(prefix="/fhir", dependencies=[Depends(check_acceptable)])
+"""Routes anyone may call: the CapabilityStatement."""
+router = APIRouter(
+    prefix="/fhir", dependencies=[Depends(check_acceptable)], route_class=GuardedRoute
+)
+"""Routes that need an authenticated caller and run under its RequestScope."""
 
 TYPE_PATH = "/{resource_type}"
 INSTANCE_PATH = "/{resource_type}/{resource_id}"
@@ -86,7 +97,7 @@ def _query(request: Request) -> str:
     return request.url.query
 
 
-@router.get("/metadata", summary="CapabilityStatement of this server")
+@open_router.get("/metadata", summary="CapabilityStatement of this server")
 async def metadata(request: Request) -> Response:
     """The server's CapabilityStatement (http.html#capabilities)."""
     body = capability_bytes(server(request).base_url(request))
@@ -103,6 +114,7 @@ async def batch_or_transaction(request: Request) -> Response:
     body = parse_json_object(await read_body(request, context.settings.max_body_bytes), "Bundle")
     result = await transaction.process(
         context.store,
+        scope_of(request),
         body,
         paging=context.paging(request),
         prefer=return_preference(request.headers.get("prefer")),
@@ -114,26 +126,37 @@ async def batch_or_transaction(request: Request) -> Response:
 @router.get("/_history", summary="History of all resources")
 async def history_system(request: Request) -> Response:
     """System-level history, newest first; `_since`, `_count`."""
-    context = server(request)
-    async with context.store.reading() as repo:
-        found = await listing.history(
-            repo, list(request.query_params.multi_items()), context.paging(request)
-        )
-    return _json(request, found)
+    return await _history(request, None)
 
 
 @router.get(TYPE_PATH + "/_history", summary="History of a resource type")
 async def history_type(request: Request, resource_type: str) -> Response:
     """Type-level history, newest first; `_since`, `_count`."""
     require_type(resource_type)
+    return await _history(request, resource_type)
+
+
+async def _history(
+    request: Request, resource_type: str | None, resource_id: str | None = None
+) -> Response:
     context = server(request)
+    scope = scope_of(request)
     async with context.store.reading() as repo:
+        if resource_id is not None:
+            assert resource_type is not None
+            await interactions.read_any(repo, scope, resource_type, resource_id)
+        else:
+            for name in (resource_type,) if resource_type else RESOURCE_TYPES:
+                scope.guard.require(name, "history")
         found = await listing.history(
             repo,
             list(request.query_params.multi_items()),
             context.paging(request),
             resource_type=resource_type,
+            resource_id=resource_id,
+            visible=scope.guard.visible(),
         )
+    scope.guard.accessed(history_access(resource_type, found))
     return _json(request, found)
 
 
@@ -150,6 +173,9 @@ async def _search(
     extra: Extra | None = None,
 ) -> Response:
     context = server(request)
+    scope = scope_of(request)
+    for name in resource_types:
+        scope.guard.require(name, "search")
     async with context.store.reading() as repo:
         found = await search_bundle(
             repo,
@@ -159,7 +185,10 @@ async def _search(
             context.paging(request),
             handling=_handling(request),
             extra=extra,
+            visible=scope.guard.visible(),
         )
+    query = urlencode(pairs)
+    scope.guard.accessed(search_access(resource_types[0] if path else None, query, found))
     return _json(request, found)
 
 
@@ -202,7 +231,11 @@ async def create(request: Request, resource_type: str) -> Response:
     body = await _resource_body(request, resource_type)
     async with server(request).store.writing() as repo:
         result = await interactions.create(
-            repo, resource_type, body, if_none_exist=request.headers.get("if-none-exist")
+            repo,
+            scope_of(request),
+            resource_type,
+            body,
+            if_none_exist=request.headers.get("if-none-exist"),
         )
     return _write_response(request, result)
 
@@ -214,7 +247,12 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     body = await _resource_body(request, resource_type)
     async with server(request).store.writing() as repo:
         result = await interactions.conditional_update(
-            repo, resource_type, _query(request), body, if_match=_if_match(request)
+            repo,
+            scope_of(request),
+            resource_type,
+            _query(request),
+            body,
+            if_match=_if_match(request),
         )
     return _write_response(request, result)
 
@@ -224,7 +262,9 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
     """`DELETE /Type?criteria` of a single match (http.html#cond-delete)."""
     require_type(resource_type)
     async with server(request).store.writing() as repo:
-        await interactions.conditional_delete(repo, resource_type, _query(request))
+        await interactions.conditional_delete(
+            repo, scope_of(request), resource_type, _query(request)
+        )
     return Response(status_code=204)
 
 
@@ -234,7 +274,7 @@ async def read(request: Request, resource_type: str, resource_id: str) -> Respon
     require_type(resource_type)
     require_id(resource_id)
     async with server(request).store.reading() as repo:
-        stored = await interactions.read(repo, resource_type, resource_id)
+        stored = await interactions.read(repo, scope_of(request), resource_type, resource_id)
     headers = _version_headers(stored)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
@@ -256,7 +296,7 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Resp
     body = await _resource_body(request, resource_type)
     async with server(request).store.writing() as repo:
         result = await interactions.update(
-            repo, resource_type, resource_id, body, if_match=_if_match(request)
+            repo, scope_of(request), resource_type, resource_id, body, if_match=_if_match(request)
         )
     return _write_response(request, result)
 
@@ -274,7 +314,12 @@ async def patch(request: Request, resource_type: str, resource_id: str) -> Respo
         raise bad_request(f"Body is not valid JSON: {exc}") from exc
     async with server(request).store.writing() as repo:
         result = await interactions.patch(
-            repo, resource_type, resource_id, operations, if_match=_if_match(request)
+            repo,
+            scope_of(request),
+            resource_type,
+            resource_id,
+            operations,
+            if_match=_if_match(request),
         )
     return _write_response(request, result)
 
@@ -286,7 +331,7 @@ async def delete(request: Request, resource_type: str, resource_id: str) -> Resp
     require_id(resource_id)
     async with server(request).store.writing() as repo:
         result = await interactions.delete(
-            repo, resource_type, resource_id, if_match=_if_match(request)
+            repo, scope_of(request), resource_type, resource_id, if_match=_if_match(request)
         )
     assert result.stored is not None
     return Response(status_code=204, headers={"ETag": result.stored.etag})
@@ -297,17 +342,7 @@ async def history_instance(request: Request, resource_type: str, resource_id: st
     """Every version of one resource, newest first."""
     require_type(resource_type)
     require_id(resource_id)
-    context = server(request)
-    async with context.store.reading() as repo:
-        await interactions.read_any(repo, resource_type, resource_id)
-        found = await listing.history(
-            repo,
-            list(request.query_params.multi_items()),
-            context.paging(request),
-            resource_type=resource_type,
-            resource_id=resource_id,
-        )
-    return _json(request, found)
+    return await _history(request, resource_type, resource_id)
 
 
 @router.get(INSTANCE_PATH + "/_history/{version_id}", summary="Read one version")
@@ -318,7 +353,9 @@ async def vread(
     require_type(resource_type)
     require_id(resource_id)
     async with server(request).store.reading() as repo:
-        stored = await interactions.vread(repo, resource_type, resource_id, version_id)
+        stored = await interactions.vread(
+            repo, scope_of(request), resource_type, resource_id, version_id
+        )
     assert stored.content is not None
     return FhirResponse(render(stored.content, request), headers=_version_headers(stored))
 

@@ -19,6 +19,7 @@ import orjson
 from patientkontrakt.fhir import interactions, listing
 from patientkontrakt.fhir.bundles import bundle, resource_fragment, status_line
 from patientkontrakt.fhir.content import JSON_PATCH
+from patientkontrakt.fhir.guard import RequestScope, history_access, search_access
 from patientkontrakt.fhir.headers import ReturnPreference, parse_version_etag
 from patientkontrakt.fhir.registry import is_resource_type, require_id
 from patientkontrakt.outcomes import FhirError, Issue, bad_request, error, operation_outcome
@@ -50,6 +51,7 @@ class Entry:
 
 async def process(
     store: Store,
+    scope: RequestScope,
     body: dict[str, Any],
     *,
     paging: listing.Paging,
@@ -69,11 +71,11 @@ async def process(
         raise error(413, "too-costly", f"A Bundle may hold at most {max_entries} entries")
     if kind == "transaction":
         entries = [_parse_entry(i, raw) for i, raw in enumerate(raw_entries)]
-        await _run_transaction(store, entries, paging, prefer)
+        await _run_transaction(store, scope, entries, paging, prefer)
         responses = [e.response for e in entries]
     else:
         responses = [
-            await _run_batch_entry(store, i, raw, paging, prefer)
+            await _run_batch_entry(store, scope, i, raw, paging, prefer)
             for i, raw in enumerate(raw_entries)
         ]
     return bundle(f"{kind}-response", responses, {})
@@ -136,18 +138,22 @@ def _check_types(entries: list[Entry]) -> None:
 
 
 async def _run_transaction(
-    store: Store, entries: list[Entry], paging: listing.Paging, prefer: ReturnPreference
+    store: Store,
+    scope: RequestScope,
+    entries: list[Entry],
+    paging: listing.Paging,
+    prefer: ReturnPreference,
 ) -> None:
     _check_types(entries)
     async with store.writing() as repo:
         # Set before the first pass: its errors (unknown urn:uuid, 412s) name no entry yet.
         current: Entry | None = None
         try:
-            references = await _assign_ids(repo, entries)
-            await _rewrite_references(repo, entries, references)
+            references = await _assign_ids(repo, scope, entries)
+            await _rewrite_references(repo, scope, entries, references)
             for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
                 current = entry
-                await _run_entry(repo, entry, paging, prefer)
+                await _run_entry(repo, scope, entry, paging, prefer)
         except FhirError as exc:
             where = f"Bundle.entry[{current.index}]" if current is not None else "Bundle"
             raise FhirError(
@@ -160,7 +166,9 @@ async def _run_transaction(
             ) from exc
 
 
-async def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
+async def _assign_ids(
+    repo: Repository, scope: RequestScope, entries: list[Entry]
+) -> dict[str, str]:
     """Pass 1: the id each entry will write to, and what each fullUrl then refers to."""
     references: dict[str, str] = {}
     targets: set[str] = set()
@@ -169,14 +177,14 @@ async def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
             existing = None
             if e.if_none_exist is not None:
                 existing = await interactions.find_single_match(
-                    repo, e.resource_type, e.if_none_exist, "ifNoneExist"
+                    repo, scope, e.resource_type, e.if_none_exist, "ifNoneExist"
                 )
             e.assigned_id = existing or str(uuid.uuid4())
             if existing is not None:
                 e.resource_id = existing
         elif e.method == "PUT" and e.query is not None and e.resource is not None:
             target = await interactions.conditional_update_target(
-                repo, e.resource_type, e.query, e.resource
+                repo, scope, e.resource_type, e.query, e.resource
             )
             e.resource_id = target or str(uuid.uuid4())
             e.resource["id"] = e.resource_id
@@ -192,7 +200,7 @@ async def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
 
 
 async def _rewrite_references(
-    repo: Repository, entries: list[Entry], references: dict[str, str]
+    repo: Repository, scope: RequestScope, entries: list[Entry], references: dict[str, str]
 ) -> None:
     """Pass 2: `urn:uuid:`/fullUrl references to their ids; conditional references resolved."""
     resolved: dict[str, str] = {}
@@ -216,7 +224,7 @@ async def _rewrite_references(
         if "?" in reference and not reference.startswith(("#", "http:", "https:")):
             if reference not in resolved:
                 resolved[reference] = await interactions.resolve_conditional_reference(
-                    repo, reference
+                    repo, scope, reference
                 )
             return resolved[reference]
         return reference
@@ -227,16 +235,20 @@ async def _rewrite_references(
 
 
 async def _run_entry(
-    repo: Repository, e: Entry, paging: listing.Paging, prefer: ReturnPreference
+    repo: Repository,
+    scope: RequestScope,
+    e: Entry,
+    paging: listing.Paging,
+    prefer: ReturnPreference,
 ) -> None:
     result: interactions.Result
     if e.method == "DELETE":
         if e.resource_id is not None:
             result = await interactions.delete(
-                repo, e.resource_type, e.resource_id, if_match=e.if_match
+                repo, scope, e.resource_type, e.resource_id, if_match=e.if_match
             )
         elif e.query is not None:
-            result = await interactions.conditional_delete(repo, e.resource_type, e.query)
+            result = await interactions.conditional_delete(repo, scope, e.resource_type, e.query)
         else:
             raise bad_request("DELETE needs Type/id or Type?criteria")
         e.response = {"response": {"status": status_line(204)}}
@@ -245,27 +257,27 @@ async def _run_entry(
         assert e.resource is not None
         if e.resource_id is not None:  # ifNoneExist matched an existing resource
             result = interactions.Result(
-                200, await interactions.read(repo, e.resource_type, e.resource_id)
+                200, await interactions.read(repo, scope, e.resource_type, e.resource_id)
             )
         else:
             result = await interactions.create(
-                repo, e.resource_type, e.resource, assigned_id=e.assigned_id
+                repo, scope, e.resource_type, e.resource, assigned_id=e.assigned_id
             )
     elif e.method == "PUT":
         assert e.resource is not None
         if e.resource_id is None:
             raise bad_request("PUT needs Type/id or Type?criteria")
         result = await interactions.update(
-            repo, e.resource_type, e.resource_id, e.resource, if_match=e.if_match
+            repo, scope, e.resource_type, e.resource_id, e.resource, if_match=e.if_match
         )
     elif e.method == "PATCH":
         if e.resource_id is None:
             raise bad_request("PATCH needs Type/id")
         result = await interactions.patch(
-            repo, e.resource_type, e.resource_id, _patch_document(e), if_match=e.if_match
+            repo, scope, e.resource_type, e.resource_id, _patch_document(e), if_match=e.if_match
         )
     else:
-        e.response = await _read_entry(repo, e, paging)
+        e.response = await _read_entry(repo, scope, e, paging)
         return
     e.response = _write_response(result, paging.base, prefer)
 
@@ -283,20 +295,43 @@ def _patch_document(e: Entry) -> Any:
         raise bad_request(f"The Binary's data is not a base64 JSON Patch: {exc}") from exc
 
 
-async def _read_entry(repo: Repository, e: Entry, paging: listing.Paging) -> dict[str, Any]:
+async def _read_entry(
+    repo: Repository, scope: RequestScope, e: Entry, paging: listing.Paging
+) -> dict[str, Any]:
     pairs = _query_pairs(e.query)
     found: dict[str, Any]
     if e.history and e.version is not None and e.resource_id is not None:
-        stored = await interactions.vread(repo, e.resource_type, e.resource_id, e.version)
+        stored = await interactions.vread(repo, scope, e.resource_type, e.resource_id, e.version)
         return _stored_response(200, stored)
     if e.history:
+        if e.resource_id is not None:
+            await interactions.read_any(repo, scope, e.resource_type, e.resource_id)
+        else:
+            scope.guard.require(e.resource_type, "history")
         found = await listing.history(
-            repo, pairs, paging, resource_type=e.resource_type, resource_id=e.resource_id
+            repo,
+            pairs,
+            paging,
+            resource_type=e.resource_type,
+            resource_id=e.resource_id,
+            visible=scope.guard.visible(),
         )
+        scope.guard.accessed(history_access(e.resource_type, found))
         return {"resource": found, "response": {"status": status_line(200)}}
     if e.resource_id is not None:
-        return _stored_response(200, await interactions.read(repo, e.resource_type, e.resource_id))
-    found = await search_bundle(repo, (e.resource_type,), e.resource_type, pairs, paging)
+        return _stored_response(
+            200, await interactions.read(repo, scope, e.resource_type, e.resource_id)
+        )
+    scope.guard.require(e.resource_type, "search")
+    found = await search_bundle(
+        repo,
+        (e.resource_type,),
+        e.resource_type,
+        pairs,
+        paging,
+        visible=scope.guard.visible(),
+    )
+    scope.guard.accessed(search_access(e.resource_type, e.query or "", found))
     return {"resource": found, "response": {"status": status_line(200)}}
 
 
@@ -338,18 +373,24 @@ def _write_response(
 
 
 async def _run_batch_entry(
-    store: Store, index: int, raw: Any, paging: listing.Paging, prefer: ReturnPreference
+    store: Store,
+    scope: RequestScope,
+    index: int,
+    raw: Any,
+    paging: listing.Paging,
+    prefer: ReturnPreference,
 ) -> dict[str, Any]:
     try:
         entry = _parse_entry(index, raw)
         if entry.method in ("GET", "HEAD"):
             async with store.reading() as repo:
-                await _run_entry(repo, entry, paging, prefer)
+                await _run_entry(repo, scope, entry, paging, prefer)
         else:
             async with store.writing() as repo:
                 if entry.method == "PUT" and entry.query is not None and entry.resource:
                     result = await interactions.conditional_update(
                         repo,
+                        scope,
                         entry.resource_type,
                         entry.query,
                         entry.resource,
@@ -360,14 +401,15 @@ async def _run_batch_entry(
                     assert entry.resource is not None
                     result = await interactions.create(
                         repo,
+                        scope,
                         entry.resource_type,
                         entry.resource,
                         if_none_exist=entry.if_none_exist,
                     )
                     entry.response = _write_response(result, paging.base, prefer)
                 else:
-                    await _rewrite_references(repo, [entry], {})
-                    await _run_entry(repo, entry, paging, prefer)
+                    await _rewrite_references(repo, scope, [entry], {})
+                    await _run_entry(repo, scope, entry, paging, prefer)
         return entry.response
     except FhirError as exc:
         return {"response": {"status": str(exc.status), "outcome": exc.outcome()}}

@@ -37,6 +37,7 @@ from patientkontrakt.search.query import (
 )
 from patientkontrakt.search.values import Criterion, missing_predicate
 from patientkontrakt.store.tables import (
+    RowFilter,
     date_index,
     number_index,
     reference_index,
@@ -65,8 +66,18 @@ _PREDICATES: dict[str, Callable[[Criterion, FromClause], ColumnElement[bool]]] =
 }
 
 
-def compile_filter(filter_: Filter, rows: FromClause, base_url: str) -> ColumnElement[bool]:
-    """The WHERE clause of one filter on `rows` (an alias of `resource`)."""
+def _visible_rows(visible: RowFilter | None, rows: FromClause) -> list[ColumnElement[bool]]:
+    return [] if visible is None else [visible(rows)]
+
+
+def compile_filter(
+    filter_: Filter, rows: FromClause, base_url: str, visible: RowFilter | None = None
+) -> ColumnElement[bool]:
+    """The WHERE clause of one filter on `rows` (an alias of `resource`).
+
+    `visible` limits the resources that chains and `_has` look through to those the caller
+    may see, so criteria on hidden resources cannot reveal anything about them.
+    """
     if isinstance(filter_, IdFilter):
         clause = rows.c.resource_id.in_(filter_.ids)
         return ~clause if filter_.negate else clause
@@ -81,7 +92,8 @@ def compile_filter(filter_: Filter, rows: FromClause, base_url: str) -> ColumnEl
                 .where(
                     targets.c.resource_type == target_type,
                     targets.c.deleted.is_(False),
-                    compile_filter(inner, targets, base_url),
+                    compile_filter(inner, targets, base_url, visible),
+                    *_visible_rows(visible, targets),
                 )
                 .correlate(None)
             )
@@ -93,7 +105,7 @@ def compile_filter(filter_: Filter, rows: FromClause, base_url: str) -> ColumnEl
         return or_(
             false(),
             *(
-                and_(rows.c.resource_type == t, compile_filter(f, rows, base_url))
+                and_(rows.c.resource_type == t, compile_filter(f, rows, base_url, visible))
                 for t, f in filter_.by_type
             ),
         )
@@ -104,7 +116,8 @@ def compile_filter(filter_: Filter, rows: FromClause, base_url: str) -> ColumnEl
             .where(
                 sources.c.resource_type == filter_.source_type,
                 sources.c.deleted.is_(False),
-                compile_filter(filter_.rest, sources, base_url),
+                compile_filter(filter_.rest, sources, base_url, visible),
+                *_visible_rows(visible, sources),
             )
             .correlate(None)
         )
@@ -124,19 +137,20 @@ def where_clauses(
     query: SearchQuery,
     rows: FromClause,
     base_url: str,
-    extra: Callable[[FromClause], ColumnElement[bool]] | None = None,
+    extra: RowFilter | None = None,
+    visible: RowFilter | None = None,
 ) -> list[ColumnElement[bool]]:
-    """Every condition of the search on `rows`."""
+    """Every condition of the search on `rows`; `visible` the rows the caller may see."""
     clauses: list[ColumnElement[bool]] = [
         rows.c.resource_type.in_(query.resource_types)
         if len(query.resource_types) > 1
         else rows.c.resource_type == query.resource_types[0],
         rows.c.deleted.is_(False),
     ]
-    clauses += [compile_filter(f, rows, base_url) for f in query.filters]
+    clauses += [compile_filter(f, rows, base_url, visible) for f in query.filters]
     if extra is not None:
         clauses.append(extra(rows))
-    return clauses
+    return clauses + _visible_rows(visible, rows)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from patientkontrakt.search.query import Handling, Include, SearchQuery, parse
 from patientkontrakt.search.summary import subset
 from patientkontrakt.search.values import Criterion
 from patientkontrakt.store.repository import Repository
-from patientkontrakt.store.tables import reference_index, resource
+from patientkontrakt.store.tables import RowFilter, reference_index, resource
 
 MAX_ITERATE_ROUNDS = 3
 
@@ -59,6 +59,11 @@ class SearchRequest:
     pairs: list[tuple[str, str]]
     paging: Paging
     extra: Extra | None = None
+    visible: RowFilter | None = None
+
+    def where(self, rows: FromClause) -> list[ColumnElement[bool]]:
+        """Every condition of this search on `rows`, the caller's visibility included."""
+        return where_clauses(self.query, rows, self.paging.base, self.extra, self.visible)
 
 
 def _query_key(request: SearchRequest) -> str:
@@ -93,7 +98,13 @@ def _include_params(include: Include) -> list[str]:
 
 
 def _included(
-    include: Include, page: FromClause, count: int, width: int, total: bool, base: str
+    include: Include,
+    page: FromClause,
+    count: int,
+    width: int,
+    total: bool,
+    base: str,
+    visible: RowFilter | None,
 ) -> Select[Any]:
     ref = reference_index.alias()
     found = resource.alias()
@@ -145,7 +156,7 @@ def _included(
         found.c.content,
         *[null().label(f"k{i}") for i in range(width)],
         *([null().label("total")] if total else []),
-    ).where(found.c.deleted.is_(False), condition)
+    ).where(found.c.deleted.is_(False), condition, *([visible(found)] if visible else []))
 
 
 def _statement(request: SearchRequest, backwards: bool, position: list[Any] | None) -> Select[Any]:
@@ -153,7 +164,7 @@ def _statement(request: SearchRequest, backwards: bool, position: list[Any] | No
     base = request.paging.base
     rows = resource.alias("r")
     columns = sort_columns(query.sort, rows)
-    clauses = where_clauses(query, rows, base, request.extra)
+    clauses = request.where(rows)
     if position is not None:
         clauses.append(after(columns, position, reverse=backwards))
     ordering = order_by(columns, reverse=backwards)
@@ -168,7 +179,7 @@ def _statement(request: SearchRequest, backwards: bool, position: list[Any] | No
         counted = resource.alias("t")
         selected.append(
             select(func.count())
-            .where(*where_clauses(query, counted, base, request.extra))
+            .where(*request.where(counted))
             .correlate(None)
             .scalar_subquery()
             .label("total")
@@ -197,7 +208,8 @@ def _statement(request: SearchRequest, backwards: bool, position: list[Any] | No
         *([page.c.total] if total else []),
     )
     parts = [matched] + [
-        _included(i, page, query.count, len(columns), total, base) for i in query.includes
+        _included(i, page, query.count, len(columns), total, base, request.visible)
+        for i in query.includes
     ]
     combined = union_all(*parts).subquery("combined")
     return select(combined).order_by(combined.c.kind, combined.c.rn)
@@ -205,13 +217,13 @@ def _statement(request: SearchRequest, backwards: bool, position: list[Any] | No
 
 async def _iterate(
     repo: Repository,
-    query: SearchQuery,
+    request: SearchRequest,
     start: set[tuple[str, str]],
     seen: set[tuple[str, str]],
-    base: str,
 ) -> list[Any]:
     """`:iterate` includes: follow them from what the last round added, a few rounds deep."""
-    iterating = [i for i in query.includes if i.iterate]
+    base = request.paging.base
+    iterating = [i for i in request.query.includes if i.iterate]
     found: list[Any] = []
     frontier = start
     for _ in range(MAX_ITERATE_ROUNDS):
@@ -246,7 +258,9 @@ async def _iterate(
                 conditions.append(tuple_(target.c.resource_type, target.c.resource_id).in_(targets))
         rows = await repo.fetch(
             select(target.c.resource_type, target.c.resource_id, target.c.content).where(
-                target.c.deleted.is_(False), or_(*conditions)
+                target.c.deleted.is_(False),
+                or_(*conditions),
+                *([request.visible(target)] if request.visible else []),
             )
         )
         frontier = set()
@@ -278,7 +292,7 @@ async def run(repo: Repository, request: SearchRequest) -> dict[str, Any]:
     # search.html#count: `_count=0` is treated as `_summary=count`.
     if query.summary == "count" or query.count == 0:
         counted = resource.alias("t")
-        statement = select(func.count()).where(*where_clauses(query, counted, base, request.extra))
+        statement = select(func.count()).where(*request.where(counted))
         total = (await repo.fetch(statement))[0][0]
         result = bundle("searchset", _outcome_entries(query), {"self": self_url})
         result["total"] = total
@@ -299,7 +313,7 @@ async def run(repo: Repository, request: SearchRequest) -> dict[str, Any]:
         if row.kind == 1 and key not in seen:
             seen.add(key)
             includes.append(row)
-    includes += await _iterate(repo, query, set(seen), seen, base)
+    includes += await _iterate(repo, request, set(seen), seen)
     links = {"self": self_url}
     if matches and ((more and not backwards) or backwards):
         links["next"] = _link(request, "a", matches[-1], columns)
@@ -319,9 +333,7 @@ async def _total(repo: Repository, request: SearchRequest, rows: Sequence[Any]) 
         if row.kind == 0:
             return int(row.total)
     counted = resource.alias("t")
-    statement = select(func.count()).where(
-        *where_clauses(request.query, counted, request.paging.base, request.extra)
-    )
+    statement = select(func.count()).where(*request.where(counted))
     return int((await repo.fetch(statement))[0][0])
 
 
@@ -332,7 +344,13 @@ def _outcome_entries(query: SearchQuery) -> list[dict[str, Any]]:
 
 
 async def matching_ids(
-    repo: Repository, resource_type: str, criteria: str, *, limit: int, base_url: str = ""
+    repo: Repository,
+    resource_type: str,
+    criteria: str,
+    *,
+    limit: int,
+    base_url: str = "",
+    visible: RowFilter | None = None,
 ) -> list[str]:
     """Ids matching a conditional interaction's criteria (`identifier=...&status=...`).
 
@@ -345,7 +363,7 @@ async def matching_ids(
     rows = resource.alias("r")
     statement = (
         select(rows.c.resource_id)
-        .where(*where_clauses(query, rows, base_url))
+        .where(*where_clauses(query, rows, base_url, visible=visible))
         .order_by(rows.c.resource_id)
         .limit(limit)
     )
@@ -361,8 +379,9 @@ async def search_bundle(
     *,
     handling: Handling = "lenient",
     extra: Extra | None = None,
+    visible: RowFilter | None = None,
 ) -> dict[str, Any]:
-    """Parse and run a search; the searchset Bundle."""
+    """Parse and run a search; the searchset Bundle. `visible`: the rows the caller may see."""
     query = parse(
         resource_types,
         pairs,
@@ -370,7 +389,7 @@ async def search_bundle(
         default_count=paging.default_count,
         max_count=paging.max_count,
     )
-    return await run(repo, SearchRequest(query, path, pairs, paging, extra))
+    return await run(repo, SearchRequest(query, path, pairs, paging, extra, visible))
 
 
 def compartment_filter(

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patientkontrakt.outcomes import conflict
-from patientkontrakt.store.tables import INDEX_TABLES, resource, resource_version
+from patientkontrakt.store.tables import INDEX_TABLES, RowFilter, resource, resource_version
 
 
 @dataclass(frozen=True)
@@ -326,8 +326,12 @@ class Repository:
         since: dt.datetime | None,
         before_seq: int | None,
         count: int,
+        visible: RowFilter | None = None,
     ) -> list[StoredVersion]:
-        """Versions newest first, at system, type or instance level; `count` at most."""
+        """Versions newest first, at system, type or instance level; `count` at most.
+
+        `visible` limits them to versions of resources whose current row it accepts.
+        """
         rv = resource_version.c
         stmt = select(
             rv.resource_type,
@@ -347,6 +351,10 @@ class Repository:
             stmt = stmt.where(rv.last_updated >= since)
         if before_seq is not None:
             stmt = stmt.where(rv.seq < before_seq)
+        if visible is not None:
+            current = resource.alias("visible_current")
+            shown = select(current.c.resource_type, current.c.resource_id).where(visible(current))
+            stmt = stmt.where(tuple_(rv.resource_type, rv.resource_id).in_(shown))
         stmt = stmt.order_by(rv.seq.desc()).limit(count)
         rows = (await self.conn.execute(stmt)).all()
         return [StoredVersion(*row) for row in rows]

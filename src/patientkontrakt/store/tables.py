@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Float,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
+from sqlalchemy.sql import FromClause
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -163,3 +166,7 @@ uri_index = _index_table(
 """URIs and canonicals."""
 
 INDEX_TABLES = (token_index, string_index, reference_index, date_index, number_index, uri_index)
+
+
+RowFilter = Callable[[FromClause], ColumnElement[bool]]
+"""A condition on an alias of the `resource` table, e.g. which rows a caller may see."""

@@ -1,0 +1,1 @@
+"""The patient contract: vocabulary, rules, `$patient-contract`, demo county."""
