@@ -49,6 +49,9 @@ class Guard(Protocol):
     def require(self, resource_type: str, interaction: Interaction) -> None:
         """Raise (403) unless the caller may perform `interaction` on `resource_type` at all."""
 
+    def patient_context(self) -> str | None:
+        """The Patient id the caller acts as (SMART patient context), or None."""
+
     def visible(self) -> RowFilter | None:
         """The rows the caller may see, for searches, includes, chains, `_has` and history;
         None when everything is visible."""
@@ -76,6 +79,10 @@ class OpenGuard:
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
         """Everything is allowed."""
+
+    def patient_context(self) -> str | None:
+        """No patient context."""
+        return None
 
     def visible(self) -> RowFilter | None:
         """Everything is visible."""
