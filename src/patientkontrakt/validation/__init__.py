@@ -1,1 +1,1 @@
-"""Validation of writes: base R4 structure now, profiles later."""
+"""Validation of writes: the R4 base model, Swedish identifiers and the product's profiles."""

@@ -9,6 +9,7 @@ or arrays, no nulls outside primitive arrays) are enforced.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -17,12 +18,21 @@ from pydantic import BaseModel, ValidationError
 
 from patientkontrakt.fhir.registry import model_class
 from patientkontrakt.outcomes import FhirError, Issue
+from patientkontrakt.validation.identifiers import identifier_issues
+from patientkontrakt.validation.profiles import profile_issues
 
 _NUMBER = (int, float, Decimal)
 
 
-def validate_resource(resource_type: str, body: dict[str, Any]) -> None:
-    """Raise a 422 FhirError with one issue per problem when `body` is not a valid resource."""
+def validate_resource(
+    resource_type: str, body: dict[str, Any], *, profiles: Sequence[str] = ()
+) -> None:
+    """Raise a 422 FhirError with one issue per problem when `body` is not a valid resource.
+
+    After the base model, the Swedish identifiers are checked (`identifiers.py`), and the
+    product profiles the resource claims in `meta.profile`, plus `profiles`, are
+    (`profiles.py`).
+    """
     issues = _json_rule_issues(body, resource_type)
     if issues:
         raise FhirError(422, issues)
@@ -33,6 +43,9 @@ def validate_resource(resource_type: str, body: dict[str, Any]) -> None:
     except (ValueError, TypeError) as exc:
         raise FhirError(422, [Issue("structure", str(exc), expression=(resource_type,))]) from exc
     issues = _kind_issues(body, model, resource_type)
+    if issues:
+        raise FhirError(422, issues)
+    issues = identifier_issues(resource_type, body) + profile_issues(resource_type, body, profiles)
     if issues:
         raise FhirError(422, issues)
 
