@@ -1,0 +1,2 @@
+"""Authentication (SMART bearer tokens), authorisation (scopes, patient and care-relation policy,
+spärr), audit (AuditEvent) and Provenance."""

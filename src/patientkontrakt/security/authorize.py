@@ -1,0 +1,142 @@
+"""From a request's credentials to its RequestScope: the token, the declared purpose of use
+(emergency access), the clinician's role, and the X-Provenance header.
+
+Emergency access (nödåtkomst) is declared with two headers: `X-Purpose-Of-Use: ETREAT` and
+`X-Access-Reason: <why>`. Only clinicians (user context) may declare it; it lifts the care
+relation and spärr checks for that request, and every access it makes is audited with purpose
+ETREAT and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from patientkontrakt.config import Settings
+from patientkontrakt.contract.vocabulary import Canonicals
+from patientkontrakt.fhir.context import server
+from patientkontrakt.fhir.guard import RequestScope, WriteRule
+from patientkontrakt.outcomes import FhirError, bad_request, error
+from patientkontrakt.security.access import Clinician, SecurityGuard
+from patientkontrakt.security.audit import AuditWriter
+from patientkontrakt.security.principal import Principal
+from patientkontrakt.security.provenance import parse_x_provenance
+from patientkontrakt.security.tokens import Authenticator
+from patientkontrakt.store.transactions import Store
+
+PURPOSE_HEADER = "x-purpose-of-use"
+REASON_HEADER = "x-access-reason"
+_MAX_REASON = 500
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _header_text(value: str) -> str:
+    """A header value as its sender wrote it: Starlette decodes header bytes as Latin-1, but
+    most clients send non-ASCII text (a Swedish reason "medvetslös", an X-Provenance with
+    "Vårdplanering") as UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value  # Latin-1 bytes (as browsers send "ö"), or not bytes at all
+
+
+def _with_purpose(principal: Principal, request: Request) -> Principal:
+    purpose = request.headers.get(PURPOSE_HEADER)
+    if purpose is None or purpose == "TREAT":
+        return principal
+    if purpose != "ETREAT":
+        raise bad_request(f"{PURPOSE_HEADER} must be TREAT or ETREAT")
+    reason = _header_text(request.headers.get(REASON_HEADER) or "").strip()
+    if not reason or len(reason) > _MAX_REASON:
+        raise bad_request(
+            f"Nödåtkomst kräver ett skäl / emergency access needs {REASON_HEADER} "
+            f"(1-{_MAX_REASON} characters)"
+        )
+    if principal.context != "user":
+        raise error(
+            403,
+            "forbidden",
+            "Nödåtkomst gäller vårdpersonal / only clinicians (fhirUser) may declare "
+            "emergency access",
+        )
+    return dataclasses.replace(principal, purpose_of_use="ETREAT", emergency_reason=reason)
+
+
+def _reference_id(value: object, resource_type: str) -> str | None:
+    if isinstance(value, dict):
+        reference = value.get("reference")
+        if isinstance(reference, str) and f"{resource_type}/" in reference:
+            return reference.rsplit(f"{resource_type}/", 1)[1].split("/")[0] or None
+    return None
+
+
+class Authorizer:
+    """Builds each request's RequestScope; one per app."""
+
+    def __init__(self, settings: Settings, store: Store, rules: tuple[WriteRule, ...]) -> None:
+        self.authenticator = Authenticator.from_settings(settings)
+        self.writer = AuditWriter(store, base_url=settings.base_url or "")
+        self.store = store
+        self.rules = rules
+        self.canonicals = Canonicals(settings.canonical_base)
+
+    async def _clinician(self, fhir_user: str) -> Clinician:
+        role_id = fhir_user.rsplit("PractitionerRole/", 1)[-1]
+        async with self.store.reading() as repo:
+            role = await repo.current("PractitionerRole", role_id)
+        if role is None or role.deleted or role.content is None:
+            raise error(
+                403, "forbidden", f"fhirUser {fhir_user} is not a PractitionerRole known here"
+            )
+        content = orjson.loads(role.content)
+        return Clinician(
+            role_id,
+            _reference_id(content.get("practitioner"), "Practitioner"),
+            _reference_id(content.get("organization"), "Organization"),
+        )
+
+    def _guard(
+        self,
+        request: Request,
+        principal: Principal,
+        clinician: Clinician | None = None,
+        header: dict[str, Any] | None = None,
+    ) -> SecurityGuard:
+        return SecurityGuard(
+            principal=principal,
+            writer=self.writer,
+            base=server(request).base_url(request),
+            canonicals=self.canonicals,
+            clinician=clinician,
+            address=request.client.host if request.client else None,
+            x_provenance=header,
+            request_id=getattr(request.state, "request_id", None),
+            request_line=(request.method, request.url.path.split("/fhir/", 1)[-1]),
+        )
+
+    async def __call__(self, request: Request) -> RequestScope:
+        """The caller's RequestScope; 401 without valid credentials.
+
+        An authenticated request refused here (a bad or forbidden emergency declaration, an
+        unknown fhirUser role, a malformed X-Provenance) is audited like any refusal.
+        """
+        principal = await self.authenticator.authenticate(request.headers.get("authorization"))
+        try:
+            checked = _with_purpose(principal, request)
+            clinician = None
+            if checked.context == "user":
+                assert checked.fhir_user is not None
+                clinician = await self._clinician(checked.fhir_user)
+            raw_provenance = request.headers.get("x-provenance")
+            header = (
+                parse_x_provenance(_header_text(raw_provenance))
+                if request.method in _WRITE_METHODS and raw_provenance is not None
+                else None
+            )
+        except FhirError as exc:
+            await self._guard(request, principal).finish(exc.status)
+            raise
+        return RequestScope(self._guard(request, checked, clinician, header), self.rules)
