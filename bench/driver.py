@@ -9,11 +9,27 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+
+BENCH_SCOPE = "system/*.cruds"
+"""The benchmark client is an EHR integration allowed everything (audit records included)."""
+
+
+def bearer(env: dict[str, str]) -> dict[str, str]:
+    """An Authorization header with a development token for the server sharing `env`'s
+    PK_DATA_DIR (the token CLI signs with that instance's key)."""
+    cli = str(Path(sys.executable).parent / "patientkontrakt")
+    command = [cli, "token", "--scope", BENCH_SCOPE, "--client-id", "bench", "--minutes", "720"]
+    token = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return {"Authorization": f"Bearer {token.stdout.strip()}"}
+
 
 Request = Callable[[httpx.AsyncClient, random.Random], Awaitable[httpx.Response]]
 
@@ -48,6 +64,7 @@ async def run(
     concurrency: int,
     seconds: float,
     warmup: float,
+    headers: dict[str, str],
     expect: int = 200,
 ) -> Figures:
     """Drive `request` from `concurrency` workers for `warmup` + `seconds`; measure the latter."""
@@ -55,7 +72,9 @@ async def run(
     errors = 0
     measuring = False
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=limits, timeout=30, headers=headers
+    ) as client:
 
         async def worker(seed: int, stop_at: float) -> None:
             nonlocal errors

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from bench.dataset import BENCH_SYSTEM, transaction_bundles
-from bench.driver import Figures, run
+from bench.driver import Figures, bearer, run
 
 SIZES = {"tiny": (50, 2.0, 1.0), "small": (1000, 10.0, 3.0)}
 JSON_HEADERS = {"Content-Type": "application/fhir+json"}
@@ -50,12 +50,14 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the service did not answer /fhir/metadata within 60 s")
 
 
-async def _load(base: str, patients: int) -> tuple[float, int, list[str], list[str]]:
+async def _load(
+    base: str, patients: int, headers: dict[str, str]
+) -> tuple[float, int, list[str], list[str]]:
     """Load the contracts; returns seconds, resources stored, CarePlan ids and Patient ids."""
     plans: list[str] = []
     stored = 0
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
         for bundle in transaction_bundles(patients, per_bundle=5):
             response = await client.post("", json=bundle, headers=JSON_HEADERS)
             response.raise_for_status()
@@ -74,6 +76,7 @@ async def _scenarios(
     seconds: float,
     warmup: float,
     concurrency: list[int],
+    headers: dict[str, str],
 ) -> list[Figures]:
     async def read_plan(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
         return await client.get(f"/CarePlan/{rng.choice(plans)}")
@@ -96,6 +99,7 @@ async def _scenarios(
                 concurrency=c,
                 seconds=seconds,
                 warmup=warmup,
+                headers=headers,
             )
         )
         figures.append(
@@ -106,6 +110,7 @@ async def _scenarios(
                 concurrency=c,
                 seconds=seconds,
                 warmup=warmup,
+                headers=headers,
             )
         )
         figures.append(
@@ -116,6 +121,7 @@ async def _scenarios(
                 concurrency=c,
                 seconds=seconds,
                 warmup=warmup,
+                headers=headers,
                 expect=201,
             )
         )
@@ -154,6 +160,7 @@ def main() -> None:
             "PK_DATA_DIR": data_dir,
             "PK_PORT": str(port),
             "PK_WORKERS": str(args.workers),
+            "PK_DEMO_DATA": "0",
         }
         if args.database_url:
             env["DATABASE_URL"] = args.database_url
@@ -165,8 +172,11 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}/fhir"
         try:
             _wait_ready(base, server)
-            load_s, stored, plans, keys = asyncio.run(_load(base, patients))
-            figures = asyncio.run(_scenarios(base, plans, keys, seconds, warmup, concurrency))
+            headers = bearer(env)
+            load_s, stored, plans, keys = asyncio.run(_load(base, patients, headers))
+            figures = asyncio.run(
+                _scenarios(base, plans, keys, seconds, warmup, concurrency, headers)
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)

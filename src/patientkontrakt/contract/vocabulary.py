@@ -79,3 +79,13 @@ class Canonicals:
     def information_holder(self) -> str:
         """Extension (valueReference to Organization): the care provider holding the data."""
         return self.profile("information-holder")
+
+    @property
+    def contract_section(self) -> str:
+        """CodeSystem of the sections of the `$patient-contract` document."""
+        return self.url("CodeSystem", "contract-section")
+
+    @property
+    def patient_contract_operation(self) -> str:
+        """OperationDefinition of `$patient-contract` (the contract as a FHIR document)."""
+        return self.url("OperationDefinition", "patient-contract")
