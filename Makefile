@@ -23,7 +23,9 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(BIN)/patientkontrakt migrate
 
+# On first start (no Patient yet) a small demo county is loaded first; PK_DEMO_DATA=0 skips it.
 serve: migrate
+	$(BIN)/patientkontrakt demo-data --first-start
 	$(BIN)/patientkontrakt serve
 
 lint: $(VENV)/.dev-installed

@@ -16,13 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
+from patientkontrakt.security.tokens import issue_dev_token
 from patientkontrakt.store import migrate
 from patientkontrakt.store.database import sync_url
-from patientkontrakt.store.tables import metadata
+from patientkontrakt.store.tables import metadata, resource
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -113,12 +114,90 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     await application.state.server.store.dispose()
 
 
+SYSTEM_SCOPE = "system/*.cruds"
+"""The default test client's scope: an EHR integration that may do everything."""
+
+
+class Tokens:
+    """Development-mode bearer tokens the test app accepts (same PK_DATA_DIR)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def headers(
+        self,
+        scope: str,
+        *,
+        patient: str | None = None,
+        fhir_user: str | None = None,
+        client_id: str = "pytest",
+        minutes: int = 10,
+    ) -> dict[str, str]:
+        """`Authorization: Bearer ...` for a token with these claims."""
+        token = issue_dev_token(
+            self.settings,
+            scope=scope,
+            patient=patient,
+            fhir_user=fhir_user,
+            client_id=client_id,
+            minutes=minutes,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process HTTP client for the app (httpx ASGI transport); base URL `/fhir`."""
+def tokens(settings: Settings) -> Tokens:
+    """Make tokens for patient, clinician and system callers."""
+    return Tokens(settings)
+
+
+@pytest.fixture
+async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client without credentials (httpx ASGI transport); base `/fhir`."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/fhir") as c:
         yield c
+
+
+@pytest.fixture
+async def client(
+    app: FastAPI, tokens: Tokens, database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client with a system token allowed everything; base URL `/fhir`.
+
+    After the test it checks the audit trail: every authenticated request to patient data that
+    the client made left at least one AuditEvent with that request's id.
+    """
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    requests: list[tuple[str, str]] = []
+
+    async def remember(response: httpx.Response) -> None:
+        request_id = response.headers.get("x-request-id")
+        if request_id and response.status_code != 401:
+            requests.append((request_id, f"{response.request.method} {response.request.url}"))
+
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://test/fhir",
+        headers=tokens.headers(SYSTEM_SCOPE),
+        event_hooks={"response": [remember]},
+    ) as c:
+        yield c
+    if requests:
+        missing = unaudited(database_url, requests)
+        assert not missing, f"requests without an AuditEvent: {missing}"
+
+
+def unaudited(url: str, requests: list[tuple[str, str]]) -> list[str]:
+    """The requests (id, what) for which the store holds no AuditEvent."""
+    engine = create_engine(sync_url(url))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(resource.c.content).where(resource.c.resource_type == "AuditEvent")
+        ).all()
+    engine.dispose()
+    recorded = "".join(bytes(r.content).decode() for r in rows)
+    return [what for request_id, what in requests if request_id not in recorded]
 
 
 @pytest.fixture

@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
-from patientkontrakt import __version__
+from patientkontrakt import __version__, canonical
 from patientkontrakt.config import Settings, get_settings
-from patientkontrakt.fhir import errors
+from patientkontrakt.contract import routes as contract_routes
+from patientkontrakt.contract.rules import contract_rules
+from patientkontrakt.contract.vocabulary import Canonicals
+from patientkontrakt.fhir import conformance, errors, operations
 from patientkontrakt.fhir.context import ServerContext
-from patientkontrakt.fhir.guard import UNRESTRICTED, RequestScope
 from patientkontrakt.fhir.paging import PageSigner, load_secret
 from patientkontrakt.fhir.routes import open_router, router
 from patientkontrakt.fhir.timing import ServerTimingMiddleware
+from patientkontrakt.security import hardening
+from patientkontrakt.security import routes as security_routes
+from patientkontrakt.security.authorize import Authorizer
 from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.transactions import Store
 
@@ -27,8 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         load_secret(settings.paging_secret, settings.data_dir), settings.page_link_ttl_seconds
     )
 
+    canonical.configure(settings.canonical_base)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await conformance.seed(store, settings.canonical_base)
         yield
         await store.dispose()
 
@@ -44,14 +52,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
 
-    async def authorize(_request: Request) -> RequestScope:
-        return UNRESTRICTED
-
+    authorizer = Authorizer(settings, store, contract_rules(Canonicals(settings.canonical_base)))
+    app.state.authenticator = authorizer.authenticator
     app.state.server = ServerContext(
-        store=store, settings=settings, signer=signer, authorize=authorize
+        store=store, settings=settings, signer=signer, authorize=authorizer
     )
     errors.install(app)
     app.add_middleware(ServerTimingMiddleware)
+    hardening.install(app, settings)  # outside timing: headers, CORS, limits
+    app.include_router(security_routes.health_router)  # open: /healthz
+    app.include_router(security_routes.router)  # open: SMART discovery, before `/{type}/{id}`
     app.include_router(open_router)
+    app.include_router(operations.router)  # before the generic router: `/{type}/$validate`
+    app.include_router(contract_routes.router)  # before the generic router: `Patient/$...`
     app.include_router(router)
     return app

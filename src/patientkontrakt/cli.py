@@ -1,4 +1,7 @@
-"""The `patientkontrakt` command: serve, migrate, load, reindex, openapi."""
+"""The `patientkontrakt` command.
+
+serve, migrate, load, demo-data, reindex, audit-report, token, openapi.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +64,52 @@ def load(
     typer.echo(f"loaded {stored} resources")
 
 
+@app.command("demo-data")
+def demo_data(
+    patients: Annotated[int, typer.Option(min=0, max=999_999, help="Patients to make")] = 50,
+    seed: Annotated[int, typer.Option(help="Same seed, same county (and same ids)")] = 1,
+    today: Annotated[
+        str | None, typer.Option(help="Date (YYYY-MM-DD) times are relative to; default today")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Resources per transaction")] = 500,
+    first_start: Annotated[
+        bool,
+        typer.Option(
+            "--first-start",
+            help="What `make serve` runs: load only if PK_DEMO_DATA is on and no Patient exists",
+        ),
+    ] = False,
+) -> None:
+    """Write the synthetic demo county (test data, tagged HTEST) through the validated store.
+
+    Running it again with the same seed updates the same resources instead of duplicating them.
+    """
+    import datetime as dt
+
+    from patientkontrakt.contract import demo
+    from patientkontrakt.outcomes import FhirError
+
+    settings = get_settings()
+    try:
+        reference = dt.date.fromisoformat(today) if today else None
+        if first_start:
+            message, summary = asyncio.run(demo.load_on_first_start(settings))
+        else:
+            message = None
+            summary = asyncio.run(
+                demo.load_demo_county(
+                    settings, patients=patients, seed=seed, today=reference, batch_size=batch_size
+                )
+            )
+    except (OSError, ValueError, FhirError) as exc:
+        typer.echo(f"demo-data failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if message:
+        typer.echo(message)
+    for line in summary.lines() if summary else []:
+        typer.echo(line)
+
+
 @app.command()
 def reindex(
     resource_type: Annotated[
@@ -100,6 +149,73 @@ def reindex(
             await store.dispose()
 
     typer.echo(f"reindexed {asyncio.run(run())} resources")
+
+
+@app.command("audit-report")
+def audit_report(
+    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or dateTime")],
+    end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD) or dateTime")],
+    patient: Annotated[str | None, typer.Option(help="The Patient's id")] = None,
+    identifier: Annotated[
+        str | None, typer.Option(help="Or the Patient's identifier, system|value")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Who accessed a patient's data and why (loggranskning), oldest first, Swedish time."""
+    from patientkontrakt.outcomes import FhirError
+    from patientkontrakt.security.audit_report import format_json, format_table, run_report
+
+    if output not in ("table", "json"):
+        typer.echo(f"audit-report failed: --format must be table or json, not {output}", err=True)
+        raise typer.Exit(2)
+    try:
+        lines = asyncio.run(
+            run_report(get_settings(), patient=patient, identifier=identifier, start=start, end=end)
+        )
+    except (ValueError, FhirError) as exc:
+        typer.echo(f"audit-report failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    sys.stdout.write(format_json(lines) if output == "json" else format_table(lines))
+
+
+@app.command()
+def token(
+    scope: Annotated[str, typer.Option(help='SMART scopes, e.g. "user/*.cruds"')],
+    patient: Annotated[str | None, typer.Option(help="Patient id: a patient-context token")] = None,
+    fhir_user: Annotated[
+        str | None, typer.Option(help="PractitionerRole/ID: a clinician (user) token")
+    ] = None,
+    client_id: Annotated[str, typer.Option(help="The client the token is for")] = (
+        "patientkontrakt-cli"
+    ),
+    minutes: Annotated[int, typer.Option(min=1, max=10080, help="Lifetime")] = 60,
+    subject: Annotated[
+        str | None, typer.Option(help="sub; default fhirUser, Patient/ID or client id")
+    ] = None,
+) -> None:
+    """Print a development token (PK_AUTH_MODE=dev), signed with the key in PK_DATA_DIR."""
+    from patientkontrakt.security.scopes import ScopeSet
+    from patientkontrakt.security.tokens import issue_dev_token
+
+    try:
+        text = issue_dev_token(
+            get_settings(),
+            scope=scope,
+            subject=subject,
+            patient=patient,
+            fhir_user=fhir_user,
+            client_id=client_id,
+            minutes=minutes,
+        )
+    except (OSError, ValueError) as exc:
+        typer.echo(f"token failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    parsed = ScopeSet.parse(scope)
+    if parsed.ignored:
+        typer.echo(f"warning: malformed scopes grant nothing: {' '.join(parsed.ignored)}", err=True)
+    if not parsed.scopes:
+        typer.echo("warning: no resource scope; the token can read nothing", err=True)
+    typer.echo(text)
 
 
 @app.command()

@@ -64,6 +64,11 @@ def bad_request(diagnostics: str, *expression: str) -> FhirError:
     return error(400, "invalid", diagnostics, *expression)
 
 
+def unauthorized(code: str, diagnostics: str, challenge: str) -> FhirError:
+    """401: no acceptable credentials; `challenge` is the `WWW-Authenticate` header (RFC 6750)."""
+    return FhirError(401, [Issue(code, diagnostics)], {"WWW-Authenticate": challenge})
+
+
 def not_found(diagnostics: str) -> FhirError:
     """404: no such resource, type or route."""
     return error(404, "not-found", diagnostics)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.api import builders
-from tests.api.builders import FHIR_JSON
+from tests.api.builders import FHIR_JSON, stored_versions
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +163,7 @@ async def test_concurrent_transactions_all_commit(client: httpx.AsyncClient) -> 
         patient_entry, plan_entry = response.json()["entry"]
         pid = patient_entry["resource"]["id"]
         assert plan_entry["resource"]["subject"]["reference"] == f"Patient/{pid}"
-    assert len(await history(client, "/_history")) == 2 * count
+    assert len(await stored_versions(client)) == 2 * count
 
 
 async def test_concurrent_updates_as_create_of_one_id(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,8 @@ import pytest
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from tests.api import builders
-from tests.api.builders import FHIR_JSON
+from tests.api.builders import FHIR_JSON, history_size
+from tests.conftest import SYSTEM_SCOPE, Tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -36,18 +37,14 @@ async def new_patient(client: httpx.AsyncClient) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def history_size(client: httpx.AsyncClient) -> int:
-    response = await client.get("/_history")
-    assert response.status_code == 200
-    return len(response.json().get("entry", []))
-
-
 @pytest.fixture
-async def small_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app that accepts request bodies of at most SMALL_LIMIT bytes."""
+async def small_client(settings: Settings, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """A client (system token) of an app that accepts request bodies of at most SMALL_LIMIT
+    bytes."""
     application = create_app(settings.model_copy(update={"max_body_bytes": SMALL_LIMIT}))
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+    headers = tokens.headers(SYSTEM_SCOPE)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
         yield c
     await application.state.server.store.dispose()
 

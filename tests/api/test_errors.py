@@ -10,7 +10,7 @@ import pytest
 
 from patientkontrakt.store.repository import Repository
 from tests.api import builders
-from tests.api.builders import FHIR_JSON
+from tests.api.builders import FHIR_JSON, history_size
 
 pytestmark = pytest.mark.anyio
 
@@ -31,12 +31,6 @@ def assert_outcome(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def expressions(outcome: dict[str, Any]) -> list[str]:
     return [e for issue in outcome["issue"] for e in issue.get("expression", [])]
-
-
-async def history_size(client: httpx.AsyncClient) -> int:
-    response = await client.get("/_history")
-    assert response.status_code == 200
-    return len(response.json().get("entry", []))
 
 
 async def new_patient(client: httpx.AsyncClient) -> dict[str, Any]:

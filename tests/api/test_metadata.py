@@ -96,8 +96,13 @@ async def test_every_registered_type_is_listed_once(capability: dict[str, Any]) 
         assert name in listed
 
 
+READ_ONLY = {"AuditEvent", "StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter"}
+
+
 async def test_every_type_has_the_rest_interactions(capability: dict[str, Any]) -> None:
     for resource_type, entry in resources(capability).items():
+        if resource_type in READ_ONLY:
+            continue
         codes = {i["code"] for i in entry["interaction"]}
         assert codes == TYPE_INTERACTIONS, resource_type
         assert entry["versioning"] == "versioned-update"
@@ -199,7 +204,7 @@ async def test_listed_identifier_really_finds_by_identifier(
     listed = {p["name"] for p in resources(capability)[resource_type]["searchParam"]}
     assert "identifier" in listed
 
-    system = "urn:oid:1.2.752.129.2.1.4.1"
+    system = "urn:oid:2.16.840.1.113883.19.5"  # HL7's example OID: values are not checked
     value = f"{resource_type}-4711"
     identifier = {"system": system, "value": value}
     body = dict(IDENTIFIED[resource_type])
@@ -271,3 +276,25 @@ async def test_deleted_resources_are_not_found_by_identifier(client: httpx.Async
     assert (await client.delete(f"/Patient/{pid}")).status_code == 204
 
     assert "entry" not in (await client.get("/Patient", params={"identifier": token})).json()
+
+
+async def test_patient_lists_the_patient_contract_operation(
+    capability: dict[str, Any],
+) -> None:
+    operations = resources(capability)["Patient"]["operation"]
+    assert {
+        "name": "patient-contract",
+        "definition": "https://patientkontrakt.se/fhir/OperationDefinition/patient-contract",
+    } in operations
+    assert {"name": "patient-contract"} not in [
+        {"name": o["name"]} for o in resources(capability)["CarePlan"]["operation"]
+    ]
+
+
+async def test_read_only_types_list_only_read_interactions(capability: dict[str, Any]) -> None:
+    for resource_type in sorted(READ_ONLY):
+        entry = resources(capability)[resource_type]
+        codes = {i["code"] for i in entry["interaction"]}
+        assert codes == {"read", "vread", "history-instance", "history-type", "search-type"}
+        assert entry["updateCreate"] is False
+        assert entry["conditionalDelete"] == "not-supported"

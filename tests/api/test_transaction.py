@@ -18,7 +18,13 @@ import pytest
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from tests.api import builders
-from tests.api.builders import FHIR_JSON, PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
+from tests.api.builders import (
+    FHIR_JSON,
+    PERSONNUMMER_SYSTEM,
+    TOLVAN_PERSONNUMMER,
+    stored_versions,
+)
+from tests.conftest import SYSTEM_SCOPE, Tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -105,12 +111,6 @@ def assert_outcome(response: httpx.Response, status: int) -> list[dict[str, Any]
     assert body["resourceType"] == "OperationOutcome"
     assert body["issue"]
     return list(body["issue"])
-
-
-async def all_versions(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    response = await client.get("/_history", params={"_count": "1000"})
-    assert response.status_code == 200, response.text
-    return list(response.json().get("entry", []))
 
 
 async def search_ids(client: httpx.AsyncClient, resource_type: str, **params: str) -> list[str]:
@@ -223,7 +223,7 @@ async def test_unknown_urn_uuid_reference_is_400_and_nothing_is_stored(
     )
     issues = assert_outcome(response, 400)
     assert "urn:uuid:" in issues[0]["diagnostics"]
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
 
 
 # --- processing order --------------------------------------------------------------------
@@ -315,7 +315,7 @@ async def test_if_none_exist_without_match_creates(client: httpx.AsyncClient) ->
 async def test_if_none_exist_with_several_matches_is_412(client: httpx.AsyncClient) -> None:
     await create(client, builders.patient())
     await create(client, builders.patient())
-    before = await all_versions(client)
+    before = await stored_versions(client)
     response = await send(
         client,
         transaction(
@@ -324,7 +324,7 @@ async def test_if_none_exist_with_several_matches_is_412(client: httpx.AsyncClie
         ),
     )
     assert_outcome(response, 412)
-    assert len(await all_versions(client)) == len(before)
+    assert len(await stored_versions(client)) == len(before)
 
 
 async def test_conditional_update_entry_updates_the_match(client: httpx.AsyncClient) -> None:
@@ -370,7 +370,7 @@ async def test_unresolvable_conditional_reference_is_412_and_nothing_stored(
         ),
     )
     assert_outcome(response, 412)
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
 
 
 async def test_ambiguous_conditional_reference_is_412(client: httpx.AsyncClient) -> None:
@@ -401,7 +401,7 @@ async def test_invalid_last_entry_rolls_back_everything(client: httpx.AsyncClien
     )
     issues = assert_outcome(response, 422)
     assert any(i["diagnostics"].startswith("Bundle.entry[2]") for i in issues), issues
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
     for resource_type in ("Patient", "CarePlan", "CareTeam"):
         assert await search_ids(client, resource_type) == []
 
@@ -422,7 +422,7 @@ async def test_failed_transaction_leaves_existing_resources_unchanged(
     stored = await client.get(f"/Patient/{pid}")
     assert stored.headers["etag"] == 'W/"1"'
     assert "active" not in stored.json()
-    assert len(await all_versions(client)) == 1
+    assert len(await stored_versions(client)) == 1
 
 
 async def test_failing_read_entry_fails_the_transaction(client: httpx.AsyncClient) -> None:
@@ -431,7 +431,7 @@ async def test_failing_read_entry_fails_the_transaction(client: httpx.AsyncClien
     )
     issues = assert_outcome(response, 404)
     assert issues[0]["diagnostics"].startswith("Bundle.entry[1]")
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
 
 
 async def test_two_entries_changing_one_resource_is_400(client: httpx.AsyncClient) -> None:
@@ -458,7 +458,7 @@ async def test_two_conditional_updates_of_one_resource_are_400(client: httpx.Asy
         ),
     )
     assert_outcome(response, 400)
-    assert len(await all_versions(client)) == 1
+    assert len(await stored_versions(client)) == 1
 
 
 async def test_if_match_in_a_transaction(client: httpx.AsyncClient) -> None:
@@ -500,7 +500,7 @@ async def test_patch_entry_making_the_resource_invalid_rolls_back(
     )
     issues = assert_outcome(response, 422)
     assert issues[0]["diagnostics"].startswith("Bundle.entry[1]")
-    assert len(await all_versions(client)) == 1
+    assert len(await stored_versions(client)) == 1
 
 
 async def test_patch_entry_without_json_patch_binary_is_refused(
@@ -573,7 +573,7 @@ async def test_transaction_at_base_with_trailing_slash(client: httpx.AsyncClient
 async def test_wrong_bundle_type_is_400(client: httpx.AsyncClient, kind: str) -> None:
     response = await send(client, transaction(post(builders.patient()), kind=kind))
     assert_outcome(response, 400)
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
 
 
 async def test_bundle_without_type_is_400(client: httpx.AsyncClient) -> None:
@@ -584,7 +584,7 @@ async def test_bundle_without_type_is_400(client: httpx.AsyncClient) -> None:
 async def test_not_a_bundle_is_400(client: httpx.AsyncClient) -> None:
     response = await send(client, builders.patient())
     assert_outcome(response, 400)
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
 
 
 async def test_json_array_body_is_400(client: httpx.AsyncClient) -> None:
@@ -602,7 +602,7 @@ async def test_entry_type_differing_from_url_is_400(client: httpx.AsyncClient) -
     entry = post(builders.patient())
     entry["request"]["url"] = "Organization"
     assert_outcome(await send(client, transaction(entry)), 400)
-    assert await all_versions(client) == []
+    assert await stored_versions(client) == []
 
 
 async def test_unknown_method_is_400(client: httpx.AsyncClient) -> None:
@@ -610,14 +610,15 @@ async def test_unknown_method_is_400(client: httpx.AsyncClient) -> None:
     assert_outcome(await send(client, transaction(entry)), 400)
 
 
-async def test_too_many_entries_is_413(settings: Settings) -> None:
+async def test_too_many_entries_is_413(settings: Settings, tokens: Tokens) -> None:
     app = create_app(settings.model_copy(update={"max_bundle_entries": 2}))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = tokens.headers(SYSTEM_SCOPE)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
             three = transaction(*(post(fake_patient(f"p{i}")) for i in range(3)))
             assert_outcome(await send(client, three), 413)
-            assert await all_versions(client) == []
+            assert await stored_versions(client) == []
             two = transaction(*(post(fake_patient(f"p{i}")) for i in range(2)))
             assert (await send(client, two)).status_code == 200
     finally:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api import builders
-from tests.api.builders import FHIR_JSON
+from tests.api.builders import FHIR_JSON, is_provenance, provenance_targets
 
 pytestmark = pytest.mark.anyio
 
@@ -78,6 +78,23 @@ async def follow_all(client: httpx.AsyncClient, first: str) -> list[dict[str, An
 
 def version_keys(bundle: dict[str, Any]) -> list[tuple[str, str]]:
     return [(e["fullUrl"], e["response"]["etag"]) for e in bundle.get("entry", [])]
+
+
+def data_keys(bundle: dict[str, Any]) -> list[tuple[str, str]]:
+    """`version_keys` of the data versions: system history also lists the Provenance each
+    write stores, which the callers check with `provenance_targets` instead."""
+    return [
+        (e["fullUrl"], e["response"]["etag"])
+        for e in bundle.get("entry", [])
+        if not is_provenance(e)
+    ]
+
+
+def listed(entry: dict[str, Any]) -> str:
+    """A history entry's fullUrl, or for a Provenance (random id) the versions it names."""
+    if is_provenance(entry):
+        return "Provenance of " + ", ".join(provenance_targets([entry]))
+    return str(entry["fullUrl"])
 
 
 # --- If-Match -------------------------------------------------------------------------------
@@ -335,14 +352,18 @@ async def test_system_history_holds_every_type(client: httpx.AsyncClient) -> Non
 
     assert response.status_code == 200
     entries = response.json()["entry"]
-    assert [(e["request"]["method"], e["fullUrl"]) for e in entries] == [
+    # Each write stores its Provenance in the same transaction, so it follows the version.
+    assert [(e["request"]["method"], listed(e)) for e in entries] == [
+        ("POST", f"Provenance of CarePlan/{plan_id}/_history/2"),
         ("DELETE", f"{BASE}/CarePlan/{plan_id}"),
+        ("POST", f"Provenance of CarePlan/{plan_id}/_history/1"),
         ("POST", f"{BASE}/CarePlan/{plan_id}"),
+        ("POST", f"Provenance of Patient/{pid}/_history/1"),
         ("POST", f"{BASE}/Patient/{pid}"),
     ]
-    assert "resource" not in entries[0]
-    assert entries[1]["resource"]["resourceType"] == "CarePlan"
-    assert entries[2]["request"]["url"] == "Patient"
+    assert "resource" not in entries[1]
+    assert entries[3]["resource"]["resourceType"] == "CarePlan"
+    assert entries[5]["request"]["url"] == "Patient"
 
 
 async def test_history_paging_follows_next_to_the_end(client: httpx.AsyncClient) -> None:
@@ -363,8 +384,13 @@ async def test_history_paging_follows_next_to_the_end(client: httpx.AsyncClient)
 async def test_history_paging_with_exact_multiple(client: httpx.AsyncClient, path: str) -> None:
     ids = [(await new_patient(client))["id"] for _ in range(4)]
     pages = await follow_all(client, f"{path}?_count=2")
-    seen = [key for page in pages for key in version_keys(page)]
+    entries = [e for page in pages for e in page["entry"]]
+    assert [len(page["entry"]) for page in pages] == [2] * (len(entries) // 2)
+    seen = [key for page in pages for key in data_keys(page)]
     assert seen == [(f"{BASE}/Patient/{pid}", 'W/"1"') for pid in reversed(ids)]
+    if path == "/_history":
+        targets = [f"Patient/{pid}/_history/1" for pid in reversed(ids)]
+        assert provenance_targets(entries) == targets
 
 
 async def test_instance_history_paging(client: httpx.AsyncClient) -> None:
@@ -451,11 +477,17 @@ async def test_history_since(client: httpx.AsyncClient) -> None:
 
     # The same instant with another offset means the same moment.
     moment = dt.datetime.fromisoformat(since).astimezone(dt.timezone(dt.timedelta(hours=2)))
-    shifted = await client.get("/_history", params={"_since": moment.isoformat()})
-    assert version_keys(shifted.json()) == [(f"{BASE}/Patient/{new['id']}", 'W/"1"')]
+    shifted = (await client.get("/_history", params={"_since": moment.isoformat()})).json()
+    assert data_keys(shifted) == [(f"{BASE}/Patient/{new['id']}", 'W/"1"')]
+    assert provenance_targets(shifted["entry"]) == [f"Patient/{new['id']}/_history/1"]
 
     everything = (await client.get("/_history", params={"_since": "2000-01-01T00:00:00Z"})).json()
-    assert len(everything["entry"]) == 2
+    assert [listed(e) for e in everything["entry"]] == [
+        f"Provenance of Patient/{new['id']}/_history/1",
+        f"{BASE}/Patient/{new['id']}",
+        f"Provenance of Patient/{old['id']}/_history/1",
+        f"{BASE}/Patient/{old['id']}",
+    ]
     future = (await client.get("/_history", params={"_since": "2999-01-01T00:00:00Z"})).json()
     assert "entry" not in future
 
@@ -480,10 +512,13 @@ async def test_history_since_garbage_is_400(client: httpx.AsyncClient, value: st
 async def test_history_since_the_earliest_instant_is_everything(
     client: httpx.AsyncClient,
 ) -> None:
-    await new_patient(client)
+    pid = (await new_patient(client))["id"]
     response = await client.get("/_history", params={"_since": "0001-01-01T00:00:00Z"})
     assert response.status_code == 200, response.text
-    assert len(response.json()["entry"]) == 1
+    assert [listed(e) for e in response.json()["entry"]] == [
+        f"Provenance of Patient/{pid}/_history/1",
+        f"{BASE}/Patient/{pid}",
+    ]
 
 
 @pytest.mark.parametrize("query", ["_at=2026", "foo=bar", "_list=x", "_sort=_lastUpdated"])

@@ -21,7 +21,7 @@ from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from patientkontrakt.store import migrate
 from patientkontrakt.store.database import sync_url
-from tests.conftest import BACKENDS, throwaway_postgres_database
+from tests.conftest import BACKENDS, SYSTEM_SCOPE, Tokens, throwaway_postgres_database
 
 pytestmark = pytest.mark.anyio
 
@@ -108,13 +108,17 @@ def test_migrated_schema_keeps_versions_unique(fresh_url: str, engine: Engine) -
 
 @pytest.fixture
 async def fresh_client(fresh_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client of an app on the test's own, freshly migrated database."""
+    """An in-process client (system token) of an app on the test's own, freshly migrated
+    database."""
     migrate.upgrade(fresh_url)
     settings = Settings(database_url=fresh_url, data_dir=tmp_path, paging_secret="db-tests")
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
+    headers = Tokens(settings).headers(SYSTEM_SCOPE)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test/fhir") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test/fhir", headers=headers
+        ) as client:
             yield client
     finally:
         await app.state.server.store.dispose()

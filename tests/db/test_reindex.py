@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import anyio
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from patientkontrakt.cli import app as cli
 from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.store.database import sync_url
-from patientkontrakt.store.tables import INDEX_TABLES, string_index
+from patientkontrakt.store.tables import INDEX_TABLES, resource, string_index
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
@@ -28,14 +29,33 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     get_settings.cache_clear()
 
 
-def count_rows(url: str) -> int:
+def count_rows(url: str) -> Counter[tuple[str, str]]:
+    """Index rows per resource (type, id), over every index table."""
+    engine = create_engine(sync_url(url))
+    rows: Counter[tuple[str, str]] = Counter()
+    with engine.connect() as conn:
+        for t in INDEX_TABLES:
+            counted = select(t.c.resource_type, t.c.resource_id, func.count()).group_by(
+                t.c.resource_type, t.c.resource_id
+            )
+            for resource_type, resource_id, n in conn.execute(counted):
+                rows[(resource_type, resource_id)] += n
+    engine.dispose()
+    return rows
+
+
+def current_by_type(url: str) -> Counter[str]:
+    """How many current (not deleted) resources the store holds of each type."""
     engine = create_engine(sync_url(url))
     with engine.connect() as conn:
-        total = sum(
-            conn.execute(select(func.count()).select_from(t)).scalar_one() for t in INDEX_TABLES
+        counted = (
+            select(resource.c.resource_type, func.count())
+            .where(resource.c.deleted.is_(False))
+            .group_by(resource.c.resource_type)
         )
+        found = Counter({resource_type: n for resource_type, n in conn.execute(counted)})
     engine.dispose()
-    return total
+    return found
 
 
 def wipe_string_index(url: str) -> None:
@@ -64,6 +84,11 @@ async def test_reindex_restores_lost_index_rows(
     # As if the name parameter had just been added: nothing found until reindexed.
     lost = await client.get("/Patient", params={"family": "östlund"})
     assert "entry" not in lost.json()
+    # Besides the 3 patients the store holds the Provenance of each of the 5 writes and the
+    # AuditEvents of the requests so far; reindex rebuilds theirs too.
+    current = current_by_type(url)
+    assert (current["Patient"], current["Provenance"]) == (3, 5)
+    assert set(current) == {"Patient", "Provenance", "AuditEvent"}
 
     # The command runs its own event loop, so it goes to a thread of its own.
     result = await anyio.to_thread.run_sync(
@@ -71,11 +96,14 @@ async def test_reindex_restores_lost_index_rows(
     )
 
     assert result.exit_code == 0, result.output
-    assert "reindexed 3 resources" in result.output
+    assert f"reindexed {current.total()} resources" in result.output
     found = await client.get("/Patient", params={"family": "östlund"})
     assert [e["resource"]["name"][0]["family"] for e in found.json()["entry"]] == ["Östlund"]
-    # Same rows as written with the versions, and none for the deleted patient.
-    assert count_rows(url) == before
+    # Same rows as written with the versions, and none for the deleted patient; the only
+    # resources new since are the AuditEvents of the searches made after counting.
+    after = count_rows(url)
+    assert {key: after[key] for key in before} == before
+    assert {resource_type for resource_type, _ in after - before} == {"AuditEvent"}
     assert "entry" not in (await client.get("/Patient", params={"family": "borta"})).json()
 
 

@@ -43,14 +43,37 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
+def bearer_token(env: dict[str, str]) -> str:
+    """A full-access development token for the server run with `env` (PK_AUTH_MODE=dev, the
+    key under its PK_DATA_DIR), made by the `patientkontrakt token` command."""
+    made = subprocess.run(
+        [str(COMMAND), "token", "--scope", "system/*.cruds"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.count(".") == 2, made.stdout  # a JWT
+    return token
+
+
 @dataclass
 class Server:
     base: str
     data_dir: Path
     log: Path
+    token: str = ""
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The Authorization header of the system token."""
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -66,13 +89,14 @@ def server(tmp_path: Path) -> Iterator[Server]:
     )
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     assert (data_dir / "patientkontrakt.db").is_file()
+    token = bearer_token(env)
 
     log = tmp_path / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(COMMAND), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
         )
-    running = Server(f"http://127.0.0.1:{port}/fhir", data_dir, log)
+    running = Server(f"http://127.0.0.1:{port}/fhir", data_dir, log, token)
     try:
         wait_until_up(process, running)
         yield running
@@ -105,7 +129,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def test_metadata_and_core_cycle(server: Server) -> None:
-    with httpx.Client(base_url=server.base, timeout=10) as client:
+    with httpx.Client(base_url=server.base, timeout=10, headers=server.auth) as client:
         metadata = client.get("/metadata")
         assert metadata.status_code == 200
         assert metadata.headers["content-type"].startswith(FHIR_JSON)
@@ -171,7 +195,7 @@ def test_metadata_and_core_cycle(server: Server) -> None:
 
 def test_personnummer_stays_out_of_the_log(server: Server) -> None:
     criteria = f"{PERSONNUMMER_SYSTEM}|{PERSONNUMMER}"
-    with httpx.Client(base_url=server.base, timeout=10) as client:
+    with httpx.Client(base_url=server.base, timeout=10, headers=server.auth) as client:
         created = client.post(
             "/Patient",
             json={

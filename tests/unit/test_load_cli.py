@@ -17,6 +17,7 @@ from patientkontrakt.app import create_app
 from patientkontrakt.cli import app
 from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.store import migrate
+from tests.conftest import SYSTEM_SCOPE, Tokens
 
 PERSONNUMMER_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 BASE = "http://test/fhir"
@@ -89,8 +90,11 @@ class Stored:
         async def fetch() -> httpx.Response:
             application = create_app(self.settings)
             transport = httpx.ASGITransport(app=application)
+            headers = Tokens(self.settings).headers(SYSTEM_SCOPE)
             try:
-                async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+                async with httpx.AsyncClient(
+                    transport=transport, base_url=BASE, headers=headers
+                ) as client:
                     return await client.get(path, params=params)
             finally:
                 await application.state.server.store.dispose()

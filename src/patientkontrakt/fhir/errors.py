@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from patientkontrakt.fhir.content import FhirResponse
 from patientkontrakt.outcomes import FhirError, Issue, error, operation_outcome
+from patientkontrakt.security.redaction import redacted_traceback
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,19 @@ async def _request_validation_error(_request: Request, exc: Exception) -> Respon
     return outcome_response(FhirError(400, issues))
 
 
-async def _unexpected_error(_request: Request, exc: Exception) -> Response:
-    # Logged without the request body or query (they may carry personal data).
-    log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+def internal_error_response(exc: BaseException) -> Response:
+    """The `500` OperationOutcome for an unexpected `exc`, which is logged with its type and
+    traceback but not its message, and never with the request's query, body or headers: any of
+    them may carry personal data (a database error quotes its statement, a ValueError a value)."""
+    log.error("internal error: %s\n%s", type(exc).__name__, redacted_traceback(exc))
     body = operation_outcome(
         [Issue("exception", "Internal server error; the request was not completed", "fatal")]
     )
     return FhirResponse(orjson.dumps(body), status_code=500)
+
+
+async def _unexpected_error(_request: Request, exc: Exception) -> Response:
+    return internal_error_response(exc)
 
 
 def install(app: FastAPI) -> None:

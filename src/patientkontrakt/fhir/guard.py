@@ -41,6 +41,8 @@ class Access:
     references: Sequence[str] = ()
     query: str | None = None
     outcome: int = 200
+    patients: Sequence[str] = ()
+    """Patient ids the access concerned that the references alone do not name."""
 
 
 class Guard(Protocol):

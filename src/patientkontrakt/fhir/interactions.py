@@ -71,7 +71,7 @@ async def read_any(
     repo: Repository, scope: RequestScope, resource_type: str, resource_id: str
 ) -> StoredVersion:
     """The current version even when deleted (for history); 404 if it never existed."""
-    scope.guard.require(resource_type, "history")
+    scope.guard.require(resource_type, "read")  # an instance's history reads that instance
     return await _visible_current(repo, scope, resource_type, resource_id)
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from patientkontrakt.fhir.bundles import bundle, history_entries
 from patientkontrakt.fhir.paging import PAGE_PARAM, PageSigner, count_value, page_url, query_key
+from patientkontrakt.fhir.registry import SERVER_WRITTEN_TYPES
 from patientkontrakt.outcomes import bad_request, not_supported
 from patientkontrakt.store.repository import Repository
 from patientkontrakt.store.tables import RowFilter
@@ -108,6 +109,8 @@ async def history(
             before_seq=before,
             count=count + 1,
             visible=visible,
+            # The audit trail grows with every read; it has its own history, not the system's.
+            excluded_types=tuple(SERVER_WRITTEN_TYPES),
         )
         if count
         else []

@@ -115,34 +115,41 @@ async def _load_file(
 
 
 async def _write_chunk(store: Store, chunk: list[dict[str, Any]], path: Path) -> int:
-    """One transaction: new resources in bulk, known ids as ordinary updates."""
     try:
-        async with store.writing() as repo:
-            keyed: list[tuple[str, str, dict[str, Any]]] = []
-            for resource in chunk:
-                resource_type = require_type(str(resource["resourceType"]))
-                given = resource.get("id")
-                resource_id = given if isinstance(given, str) else str(uuid.uuid4())
-                keyed.append((resource_type, require_id(resource_id), resource))
-            existing: set[tuple[str, str]] = set()
-            for resource_type in {t for t, _, _ in keyed}:
-                ids = [i for t, i, _ in keyed if t == resource_type]
-                existing |= {
-                    (resource_type, i) for i in await repo.existing_ids(resource_type, ids)
-                }
-            new = []
-            later = []
-            for resource_type, resource_id, resource in keyed:
-                key = (resource_type, resource_id)
-                if key in existing:
-                    later.append((resource_type, resource_id, resource))
-                else:
-                    existing.add(key)  # a second copy in this chunk is an update
-                    new.append(interactions.prepare_new(resource_type, resource_id, resource))
-            await repo.create_many(new)
-            for resource_type, resource_id, resource in later:
-                resource["id"] = resource_id
-                await interactions.update(repo, UNRESTRICTED, resource_type, resource_id, resource)
+        await write_chunk(store, chunk)
     except FhirError as exc:
         raise ValueError(f"{path}: {exc}") from exc
     return len(chunk)
+
+
+async def write_chunk(store: Store, chunk: list[dict[str, Any]]) -> int:
+    """One transaction: new resources in bulk, known ids as ordinary updates.
+
+    Every resource is validated and indexed like any write; one without an id gets a new id.
+    Returns how many resources were new; raises FhirError, with nothing written, on a problem.
+    """
+    async with store.writing() as repo:
+        keyed: list[tuple[str, str, dict[str, Any]]] = []
+        for resource in chunk:
+            resource_type = require_type(str(resource["resourceType"]))
+            given = resource.get("id")
+            resource_id = given if isinstance(given, str) else str(uuid.uuid4())
+            keyed.append((resource_type, require_id(resource_id), resource))
+        existing: set[tuple[str, str]] = set()
+        for resource_type in {t for t, _, _ in keyed}:
+            ids = [i for t, i, _ in keyed if t == resource_type]
+            existing |= {(resource_type, i) for i in await repo.existing_ids(resource_type, ids)}
+        new = []
+        later = []
+        for resource_type, resource_id, resource in keyed:
+            key = (resource_type, resource_id)
+            if key in existing:
+                later.append((resource_type, resource_id, resource))
+            else:
+                existing.add(key)  # a second copy in this chunk is an update
+                new.append(interactions.prepare_new(resource_type, resource_id, resource))
+        await repo.create_many(new)
+        for resource_type, resource_id, resource in later:
+            resource["id"] = resource_id
+            await interactions.update(repo, UNRESTRICTED, resource_type, resource_id, resource)
+    return len(new)

@@ -15,6 +15,9 @@ from patientkontrakt.outcomes import bad_request, not_found
 
 FHIR_VERSION = "4.0.1"
 
+SERVER_WRITTEN_TYPES = frozenset({"AuditEvent"})
+"""The audit trail: written by the server only; nobody creates, changes or deletes it."""
+
 RESOURCE_TYPES: tuple[str, ...] = (
     "ActivityDefinition",
     "Appointment",
@@ -88,3 +91,67 @@ def is_valid_id(resource_id: str) -> bool:
 
 
 _TYPES = frozenset(RESOURCE_TYPES)
+
+
+# The R4 data types a choice element (`value[x]`) may take, as their names appear in element
+# names (`valueString`, `valueCodeableConcept`).
+PRIMITIVE_TYPE_NAMES = frozenset(
+    {
+        "Base64Binary",
+        "Boolean",
+        "Canonical",
+        "Code",
+        "Date",
+        "DateTime",
+        "Decimal",
+        "Id",
+        "Instant",
+        "Integer",
+        "Markdown",
+        "Oid",
+        "PositiveInt",
+        "String",
+        "Time",
+        "UnsignedInt",
+        "Uri",
+        "Url",
+        "Uuid",
+    }
+)
+COMPLEX_TYPE_NAMES = frozenset(
+    {
+        "Address",
+        "Age",
+        "Annotation",
+        "Attachment",
+        "CodeableConcept",
+        "Coding",
+        "ContactPoint",
+        "Count",
+        "Distance",
+        "Duration",
+        "HumanName",
+        "Identifier",
+        "Money",
+        "Period",
+        "Quantity",
+        "Range",
+        "Ratio",
+        "Reference",
+        "SampledData",
+        "Signature",
+        "Timing",
+        "ContactDetail",
+        "Contributor",
+        "DataRequirement",
+        "Expression",
+        "ParameterDefinition",
+        "RelatedArtifact",
+        "TriggerDefinition",
+        "UsageContext",
+        "Dosage",
+        "Meta",
+    }
+)
+CHOICE_TYPE_NAMES = PRIMITIVE_TYPE_NAMES | COMPLEX_TYPE_NAMES
+"""Every data type name a choice element's name may end in."""

@@ -28,7 +28,7 @@ from patientkontrakt.fhir.content import (
 )
 from patientkontrakt.fhir.context import server
 from patientkontrakt.fhir.guard import history_access, search_access
-from patientkontrakt.fhir.guarded import GuardedRoute, scope_of
+from patientkontrakt.fhir.guarded import guarded_router, scope_of
 from patientkontrakt.fhir.headers import (
     etag_matches,
     http_date,
@@ -44,9 +44,7 @@ from patientkontrakt.store.repository import StoredVersion
 
 open_router = APIRouter(prefix="/fhir", dependencies=[Depends(check_acceptable)])
 """Routes anyone may call: the CapabilityStatement."""
-router = APIRouter(
-    prefix="/fhir", dependencies=[Depends(check_acceptable)], route_class=GuardedRoute
-)
+router = guarded_router()
 """Routes that need an authenticated caller and run under its RequestScope."""
 
 TYPE_PATH = "/{resource_type}"

@@ -256,13 +256,16 @@ async def _iterate(
                     references.local_target(base, ref),
                 )
                 conditions.append(tuple_(target.c.resource_type, target.c.resource_id).in_(targets))
-        rows = await repo.fetch(
+        # One SELECT per include, united: an OR of IN-lists makes PostgreSQL scan the table.
+        parts = [
             select(target.c.resource_type, target.c.resource_id, target.c.content).where(
                 target.c.deleted.is_(False),
-                or_(*conditions),
+                condition,
                 *([request.visible(target)] if request.visible else []),
             )
-        )
+            for condition in conditions
+        ]
+        rows = await repo.fetch(parts[0] if len(parts) == 1 else union_all(*parts))
         frontier = set()
         for row in rows:
             key = (row.resource_type, row.resource_id)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from patientkontrakt.fhir.registry import CHOICE_TYPE_NAMES
+
 Extractor = Callable[[dict[str, Any]], list[Any]]
 
 _WHERE_RESOLVE = re.compile(r"where\(resolve\(\) is ([A-Za-z]+)\)")
@@ -97,62 +99,6 @@ def _reference_type(value: Any) -> str | None:
     return parts[-2] if len(parts) >= 2 else None
 
 
-_TYPE_SUFFIXES = frozenset(
-    [
-        "Boolean",
-        "Integer",
-        "Decimal",
-        "String",
-        "Uri",
-        "Url",
-        "Canonical",
-        "Base64Binary",
-        "Instant",
-        "Date",
-        "DateTime",
-        "Time",
-        "Code",
-        "Oid",
-        "Id",
-        "Markdown",
-        "UnsignedInt",
-        "PositiveInt",
-        "Uuid",
-        "Address",
-        "Age",
-        "Annotation",
-        "Attachment",
-        "CodeableConcept",
-        "Coding",
-        "ContactPoint",
-        "Count",
-        "Distance",
-        "Duration",
-        "HumanName",
-        "Identifier",
-        "Money",
-        "Period",
-        "Quantity",
-        "Range",
-        "Ratio",
-        "Reference",
-        "SampledData",
-        "Signature",
-        "Timing",
-        "ContactDetail",
-        "Contributor",
-        "DataRequirement",
-        "Expression",
-        "ParameterDefinition",
-        "RelatedArtifact",
-        "TriggerDefinition",
-        "UsageContext",
-        "Dosage",
-        "Meta",
-    ]
-)
-
-
 def _field_values(node: dict[str, Any], name: str) -> list[Any]:
     if name in node:
         value = node[name]
@@ -160,7 +106,7 @@ def _field_values(node: dict[str, Any], name: str) -> list[Any]:
     # A choice element (`scheduled` for scheduledPeriod, scheduledString, ...).
     values: list[Any] = []
     for key, value in node.items():
-        if key.startswith(name) and key[len(name) :] in _TYPE_SUFFIXES:
+        if key.startswith(name) and key[len(name) :] in CHOICE_TYPE_NAMES:
             values.extend(value if isinstance(value, list) else [value])
     return values
 

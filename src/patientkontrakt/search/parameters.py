@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from patientkontrakt.canonical import canonical_base, profiles_dir, rebase
 from patientkontrakt.fhir.registry import RESOURCE_TYPES
 from patientkontrakt.search.expressions import Extractor, compile_expression
 
@@ -91,20 +91,16 @@ class ParameterRegistry:
         return sorted(self._by_type.get(resource_type, {}).values(), key=lambda p: p.code)
 
 
-def profiles_dir() -> Path:
-    """`fhir_profiles/` of a source checkout, or the copy packaged inside the wheel."""
-    source = Path(__file__).resolve().parents[3] / "fhir_profiles"
-    if source.is_dir():
-        return source
-    return Path(str(resources.files("patientkontrakt") / "fhir_profiles"))
-
-
 def _definitions(folder: Path) -> list[dict[str, Any]]:
     bundle = orjson.loads((folder / "r4" / "search-parameters.json").read_bytes())
     definitions = [entry["resource"] for entry in bundle["entry"]]
     own = folder / "search-parameters"
     if own.is_dir():
-        definitions += [orjson.loads(p.read_bytes()) for p in sorted(own.glob("*.json"))]
+        # The product's own parameters live under the canonical base in use (PK_CANONICAL_BASE).
+        base = canonical_base()
+        definitions += [
+            rebase(orjson.loads(p.read_bytes()), base) for p in sorted(own.glob("*.json"))
+        ]
     return definitions
 
 

@@ -11,12 +11,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Executable, Row, Table, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Row,
+    Table,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patientkontrakt.outcomes import conflict
-from patientkontrakt.store.tables import INDEX_TABLES, RowFilter, resource, resource_version
+from patientkontrakt.store.tables import (
+    INDEX_TABLES,
+    RowFilter,
+    reference_index,
+    resource,
+    resource_version,
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,21 @@ class Repository:
         if row is None:
             return None
         return StoredVersion(resource_type, resource_id, row[0], row[1], row[2], row[3])
+
+    async def current_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredVersion]:
+        """The current versions of many (type, id) at once, in one statement; unknown ones are
+        missing from the answer."""
+        if not keys:
+            return {}
+        r = resource.c
+        rows = await self.conn.execute(
+            select(
+                r.resource_type, r.resource_id, r.version_id, r.last_updated, r.deleted, r.content
+            ).where(tuple_(r.resource_type, r.resource_id).in_(list(dict.fromkeys(keys))))
+        )
+        return {(row[0], row[1]): StoredVersion(*row) for row in rows}
 
     async def version(
         self, resource_type: str, resource_id: str, version_id: int
@@ -236,6 +269,38 @@ class Repository:
         )
         return set(found.all())
 
+    async def reference_targets(
+        self,
+        keys: Sequence[tuple[str, str]],
+        params: Sequence[tuple[str, str]],
+        target_type: str,
+        *,
+        base_url: str = "",
+    ) -> list[tuple[str, str, str]]:
+        """(source type, source id, target id) of the local `target_type` references that the
+        resources `keys` hold in the (source type, parameter) pairs `params`: one statement.
+
+        E.g. the Patients whose compartment each resource is in, for audit records.
+        """
+        if not keys or not params:
+            return []
+        ri = reference_index.c
+        local: ColumnElement[bool] = ri.target_url.is_(None)
+        if base_url:
+            local = or_(local, ri.target_url.startswith(base_url + "/", autoescape=True))
+        stmt = (
+            select(ri.resource_type, ri.resource_id, ri.target_id)
+            .where(
+                tuple_(ri.resource_type, ri.resource_id).in_(keys),
+                tuple_(ri.resource_type, ri.param).in_(params),
+                ri.target_type == target_type,
+                ri.target_id.is_not(None),
+                local,
+            )
+            .distinct()
+        )
+        return [(t, i, target) for t, i, target in await self.conn.execute(stmt)]
+
     async def delete(self, previous: StoredVersion) -> StoredVersion:
         """Record a deletion as the next version of `previous`."""
         moment = max(_now(), previous.last_updated)
@@ -327,10 +392,12 @@ class Repository:
         before_seq: int | None,
         count: int,
         visible: RowFilter | None = None,
+        excluded_types: Sequence[str] = (),
     ) -> list[StoredVersion]:
         """Versions newest first, at system, type or instance level; `count` at most.
 
-        `visible` limits them to versions of resources whose current row it accepts.
+        `visible` limits them to versions of resources whose current row it accepts;
+        `excluded_types` leaves types out of the system level.
         """
         rv = resource_version.c
         stmt = select(
@@ -345,6 +412,8 @@ class Repository:
         )
         if resource_type is not None:
             stmt = stmt.where(rv.resource_type == resource_type)
+        elif excluded_types:
+            stmt = stmt.where(rv.resource_type.not_in(excluded_types))
         if resource_id is not None:
             stmt = stmt.where(rv.resource_id == resource_id)
         if since is not None:

@@ -20,6 +20,7 @@ from patientkontrakt.config import Settings
 from tests.api import builders
 from tests.api.builders import FHIR_JSON, PERSONNUMMER_SYSTEM, TOLVAN_PERSONNUMMER
 from tests.api.search.helpers import BASE, link, patient, relative
+from tests.conftest import SYSTEM_SCOPE, Tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -930,11 +931,12 @@ async def test_default_count_and_count_cap(client: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def small_pages(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of a server whose largest page is 3 (the default cap is 1000)."""
+async def small_pages(settings: Settings, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """A client (system token) of a server whose largest page is 3 (the default cap is 1000)."""
     application = create_app(settings.model_copy(update={"max_page_size": 3}))
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+    headers = tokens.headers(SYSTEM_SCOPE)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
         yield c
     await application.state.server.store.dispose()
 

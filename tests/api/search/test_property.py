@@ -36,6 +36,7 @@ from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
 from tests.api.builders import FHIR_JSON
 from tests.api.search import oracle
+from tests.conftest import SYSTEM_SCOPE, Tokens
 
 BASE = "http://test/fhir"
 TAG_SYSTEM = "urn:patientkontrakt:test:property"
@@ -442,10 +443,10 @@ def describe(store: oracle.Store) -> str:
     return "\n".join(f"  {key}: {json.dumps(r, ensure_ascii=False)}" for key, r in store.items())
 
 
-async def run_example(app: FastAPI, example: Example) -> None:
+async def run_example(app: FastAPI, example: Example, headers: dict[str, str]) -> None:
     tag = uuid.uuid4().hex
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as client:
         store = await create_all(client, example, tag)
         patient_ids = [r["id"] for r in store.values() if r["resourceType"] == "Patient"]
         refs = {f"p{i}": patient_id for i, patient_id in enumerate(patient_ids)}
@@ -465,9 +466,10 @@ async def run_example(app: FastAPI, example: Example) -> None:
             )
 
 
-def test_search_agrees_with_the_oracle(settings: Settings) -> None:
+def test_search_agrees_with_the_oracle(settings: Settings, tokens: Tokens) -> None:
     """Every drawn search finds the oracle's resources, no more, no fewer, none twice."""
     app = create_app(settings)
+    headers = tokens.headers(SYSTEM_SCOPE)
     with asyncio.Runner() as runner:
         try:
 
@@ -478,7 +480,7 @@ def test_search_agrees_with_the_oracle(settings: Settings) -> None:
             )
             @given(example=examples())
             def check(example: Example) -> None:
-                runner.run(run_example(app, example))
+                runner.run(run_example(app, example, headers))
 
             check()
         finally:
