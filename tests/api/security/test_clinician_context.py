@@ -360,3 +360,30 @@ async def test_an_integration_starts_a_care_relation(
     created = await client.post("/CareTeam", json=team, headers=FHIR_JSON)
     assert created.status_code == 201, created.text
     assert (await client.get(f"/CarePlan/{data.P1_PLAN}", headers=r3)).status_code == 200
+
+
+async def test_patient_contract_follows_the_care_relation(
+    client: httpx.AsyncClient, data: Dataset, callers: Callers
+) -> None:
+    r1 = callers.clinician("R1")
+    own = await client.get(f"/Patient/{data.P1}/$patient-contract", headers=r1)
+    assert own.status_code == 200, own.text
+    document = own.json()
+    assert document["type"] == "document"
+    assert f"Patient/{data.P1}" in {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in document["entry"]
+    }
+    assert f"Patient/{data.P2}" not in own.text
+    outcome(await client.get(f"/Patient/{data.P2}/$patient-contract", headers=r1), 403)
+    emergency = await client.get(
+        f"/Patient/{data.P2}/$patient-contract", headers={**r1, **EMERGENCY}
+    )
+    assert emergency.status_code == 200, emergency.text
+    assert f"Patient/{data.P2}" in emergency.text
+    events = await audit_events_of(client, emergency)
+    assert events, "the emergency $patient-contract left no AuditEvent"
+    for event in events:
+        purpose = event["purposeOfEvent"][0]
+        assert purpose["coding"][0]["code"] == "ETREAT"
+        assert purpose["text"] == "akut"
+        assert f"Patient/{data.P2}" in entity_refs(event)

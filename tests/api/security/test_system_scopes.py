@@ -219,3 +219,18 @@ async def test_conformance_resources_are_read_only(
     outcome(updated, 405, "not-supported")
     outcome(await client.delete(f"/{resource_type}/x"), 405, "not-supported")
     assert (await client.get(f"/{resource_type}")).status_code == 200
+
+
+async def test_patient_contract_needs_read_on_what_the_document_holds(
+    client: httpx.AsyncClient, data: Dataset, callers: Callers
+) -> None:
+    patients_only = callers.system("system/Patient.rs")
+    outcome(
+        await client.get(f"/Patient/{data.P1}/$patient-contract", headers=patients_only),
+        403,
+        "forbidden",
+    )
+    reader = callers.system("system/*.rs")
+    response = await client.get(f"/Patient/{data.P1}/$patient-contract", headers=reader)
+    assert response.status_code == 200, response.text
+    assert response.json()["entry"][0]["resource"]["resourceType"] == "Composition"
