@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, select, text
 
 from patientkontrakt.app import create_app
-from patientkontrakt.config import Settings
+from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.security.tokens import issue_dev_token
 from patientkontrakt.store import migrate
 from patientkontrakt.store.database import sync_url
@@ -204,3 +204,15 @@ def unaudited(url: str, requests: list[tuple[str, str]]) -> list[str]:
 def fhir_json() -> dict[str, str]:
     """Headers for a FHIR JSON request body."""
     return {"Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The environment a CLI command run in-process (typer's runner) needs to use the test's
+    database and data folder."""
+    monkeypatch.setenv("DATABASE_URL", settings.resolved_database_url())
+    monkeypatch.setenv("PK_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("PK_DEMO_DATA", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -11,7 +10,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from patientkontrakt.cli import app as cli
-from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.security import audit_report
 from patientkontrakt.security.audit import AuditRecord, write_audit
 from patientkontrakt.store.transactions import Store
@@ -81,15 +79,6 @@ async def audited(store: Store) -> Store:  # noqa: F811
     async with store.writing() as repo:
         await write_audit(repo, RECORDS)
     return store
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", settings.resolved_database_url())
-    monkeypatch.setenv("PK_DATA_DIR", str(settings.data_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def run(*args: str) -> Result:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from patientkontrakt.cli import app as cli
-from patientkontrakt.config import Settings, get_settings
+from patientkontrakt.config import get_settings
 from patientkontrakt.contract.demo import generate
 from patientkontrakt.contract.vocabulary import PERSONNUMMER, Canonicals
 
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.anyio
 TODAY = "2026-03-11"
 SEED = 3
 PATIENTS = 4
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", settings.resolved_database_url())
-    monkeypatch.setenv("PK_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("PK_DEMO_DATA", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def run(*args: str, env: dict[str, str] | None = None) -> Result:

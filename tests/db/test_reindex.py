@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -13,20 +12,11 @@ from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
 from patientkontrakt.cli import app as cli
-from patientkontrakt.config import Settings, get_settings
+from patientkontrakt.config import Settings
 from patientkontrakt.store.database import sync_url
 from patientkontrakt.store.tables import INDEX_TABLES, resource, string_index
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", settings.resolved_database_url())
-    monkeypatch.setenv("PK_DATA_DIR", str(settings.data_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def count_rows(url: str) -> Counter[tuple[str, str]]:
