@@ -32,7 +32,7 @@ from patientkontrakt.security.patient_writes import patient_may_write
 from patientkontrakt.security.principal import Principal
 from patientkontrakt.security.provenance import provenance
 from patientkontrakt.security.scopes import permission_for
-from patientkontrakt.store.repository import Repository, StoredVersion
+from patientkontrakt.store.repository import NewResource, Repository, StoredVersion
 from patientkontrakt.store.tables import RowFilter, resource
 
 _WRITES = frozenset({"create", "update", "patch", "delete"})
@@ -70,6 +70,7 @@ class SecurityGuard:
     _attempts: list[AuditRecord] = field(default_factory=list)
     _committed: set[int] = field(default_factory=set)
     _view: RowFilter | None = None
+    _batches: dict[Repository, _WriteRecords] = field(default_factory=dict)
     _relation_view: RowFilter | None = None
 
     # -- records ------------------------------------------------------------------------------
@@ -301,12 +302,24 @@ class SecurityGuard:
         record = self._record(
             interaction, change.resource_type, (reference,), outcome=status, patients=tuple(known)
         )
-        await write_audit(repo, [record], base_url=self.base)
+        batch = self._batches.get(repo)
+        if batch is None:
+            batch = self._batches[repo] = _WriteRecords()
+            repo.before_commit(self._store_records)
+        batch.audit.append(record)
         self._recorded_any = True
         self._commit_attempt(change.resource_type)
         activity = _ACTIVITY.get(interaction, "UPDATE")
-        body = provenance([stored], principal, activity, record.recorded, self.x_provenance)
-        await _store_provenance(repo, body)
+        batch.provenance.append(
+            provenance([stored], principal, activity, record.recorded, self.x_provenance)
+        )
+
+    async def _store_records(self, repo: Repository) -> None:
+        """Before the write transaction commits: the AuditEvents and Provenance of all its
+        writes, a few multi-row statements for a whole transaction Bundle."""
+        batch = self._batches.pop(repo)
+        await write_audit(repo, batch.audit, base_url=self.base)
+        await repo.create_many([_new_provenance(body) for body in batch.provenance])
 
     def _commit_attempt(self, resource_type: str) -> None:
         """Mark the oldest open write attempt on `resource_type` as written."""
@@ -361,8 +374,16 @@ def _with_outcome(record: AuditRecord, status: int) -> AuditRecord:
     return AuditRecord(**{**record.__dict__, "outcome": status})
 
 
-async def _store_provenance(repo: Repository, body: dict[str, Any]) -> None:
+@dataclass
+class _WriteRecords:
+    """What one write transaction's writes must leave behind when it commits."""
+
+    audit: list[AuditRecord] = field(default_factory=list)
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _new_provenance(body: dict[str, Any]) -> NewResource:
     provenance_id = str(uuid.uuid4())
-    body["id"] = provenance_id
-    rows = index_rows("Provenance", provenance_id, body)
-    await repo.write("Provenance", provenance_id, body, previous=None, method="POST", index=rows)
+    return NewResource(
+        "Provenance", provenance_id, body, index_rows("Provenance", provenance_id, body), "POST"
+    )

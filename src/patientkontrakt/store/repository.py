@@ -6,7 +6,7 @@ The stored JSON of a version is the body served; nothing here builds a pydantic 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,18 @@ class Repository:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self._before_commit: list[Callable[[Repository], Awaitable[None]]] = []
+
+    def before_commit(self, callback: Callable[[Repository], Awaitable[None]]) -> None:
+        """Run `callback` once, in this transaction, just before it commits (e.g. to write the
+        records of all its writes in one go); a failing callback rolls everything back."""
+        if callback not in self._before_commit:
+            self._before_commit.append(callback)
+
+    async def run_before_commit(self) -> None:
+        """The `before_commit` callbacks, in the order given; `Store.writing` calls this."""
+        while self._before_commit:
+            await self._before_commit.pop(0)(self)
 
     async def current(
         self, resource_type: str, resource_id: str, *, for_update: bool = False

@@ -35,7 +35,9 @@ class Store:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(**{WRITE_OPTION: True})
             async with conn.begin():
-                yield Repository(conn)
+                repo = Repository(conn)
+                yield repo
+                await repo.run_before_commit()
 
     async def dispose(self) -> None:
         """Close the engine's connections."""
