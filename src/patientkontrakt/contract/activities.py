@@ -13,14 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from patientkontrakt.contract.elements import (
-    broken,
-    items,
-    names_someone,
-    reference_key,
-    reference_type,
-)
+from patientkontrakt.contract.elements import broken, items, names_someone, reference_type
 from patientkontrakt.outcomes import Issue
+from patientkontrakt.search.references import reference_key
 
 PERFORMER_TYPES = ("PractitionerRole", "Organization", "CareTeam", "RelatedPerson", "Patient")
 """Who may be named in `activity.detail.performer`."""

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from patientkontrakt.contract.elements import broken, items, reference_key, reference_type
+from patientkontrakt.contract.elements import broken, items, reference_type
 from patientkontrakt.contract.vocabulary import Canonicals
 from patientkontrakt.outcomes import Issue
+from patientkontrakt.search.references import reference_key
 
 AGREED_STATUSES = frozenset({"booked", "arrived", "checked-in", "fulfilled"})
 """Appointment statuses that say the time is agreed (aligned with pk-appointment's pk-app-2)."""

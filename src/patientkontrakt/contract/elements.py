@@ -13,7 +13,7 @@ from typing import Any
 from patientkontrakt.contract.vocabulary import CATEGORY_PATIENTKONTRAKT, Canonicals
 from patientkontrakt.outcomes import FhirError, Issue
 from patientkontrakt.search.dates import MAX_INSTANT, MIN_INSTANT, parse_range
-from patientkontrakt.search.references import split_reference
+from patientkontrakt.search.references import reference_key
 
 Interval = tuple[dt.datetime, dt.datetime]
 """A half-open UTC interval [low, high)."""
@@ -36,20 +36,6 @@ def items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
         for index, element in enumerate(value):
             if isinstance(element, dict):
                 yield index, element
-
-
-def reference_key(value: Any) -> tuple[str, str] | None:
-    """(`Patient`, `123`) of a Reference to `Patient/123` (relative or absolute, any
-    `_history`); None for a logical, contained or unparseable reference."""
-    if not isinstance(value, dict):
-        return None
-    text = value.get("reference")
-    if not isinstance(text, str) or text.startswith(("#", "urn:")):
-        return None
-    resource_type, resource_id = split_reference(text)
-    if resource_type is None or resource_id is None:
-        return None
-    return resource_type, resource_id
 
 
 def reference_type(value: Any) -> str | None:

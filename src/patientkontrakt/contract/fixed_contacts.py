@@ -31,7 +31,6 @@ from patientkontrakt.contract.elements import (
     items,
     overlap,
     period_interval,
-    reference_key,
     refuse,
     subject_patient,
 )
@@ -43,6 +42,7 @@ from patientkontrakt.contract.vocabulary import (
 from patientkontrakt.fhir.guard import Change
 from patientkontrakt.outcomes import Issue
 from patientkontrakt.search.engine import matching_ids
+from patientkontrakt.search.references import reference_key
 from patientkontrakt.store.repository import Repository
 
 MAX_TEAMS = 100

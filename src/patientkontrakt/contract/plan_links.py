@@ -21,17 +21,12 @@ from urllib.parse import urlencode
 import orjson
 
 from patientkontrakt.contract import activities, agreed_times
-from patientkontrakt.contract.elements import (
-    is_contract_plan,
-    items,
-    reference_key,
-    refuse,
-    subject_patient,
-)
+from patientkontrakt.contract.elements import is_contract_plan, items, refuse, subject_patient
 from patientkontrakt.contract.vocabulary import Canonicals
 from patientkontrakt.fhir.guard import Change
 from patientkontrakt.outcomes import Issue
 from patientkontrakt.search.engine import matching_ids
+from patientkontrakt.search.references import reference_key
 from patientkontrakt.store.repository import Repository
 
 MAX_PLANS = 100

@@ -32,6 +32,20 @@ def split_reference(text: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def reference_key(value: Any) -> tuple[str, str] | None:
+    """(`Patient`, `123`) of a Reference to `Patient/123` (relative or absolute, any
+    `_history`); None for a logical, contained or unparseable reference."""
+    if not isinstance(value, dict):
+        return None
+    text = value.get("reference")
+    if not isinstance(text, str) or text.startswith(("#", "urn:")):
+        return None
+    resource_type, resource_id = split_reference(text)
+    if resource_type is None or resource_id is None:
+        return None
+    return resource_type, resource_id
+
+
 def identifier_parameter(parameter: SearchParameter) -> SearchParameter:
     """The token parameter holding a reference parameter's `Reference.identifier` values."""
     return SearchParameter(

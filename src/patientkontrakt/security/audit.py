@@ -21,6 +21,7 @@ from typing import Any
 
 from patientkontrakt.search.indexer import index_rows
 from patientkontrakt.search.parameters import patient_compartment, registry
+from patientkontrakt.search.references import split_reference
 from patientkontrakt.security.principal import Principal
 from patientkontrakt.store.repository import NewResource, Repository, format_instant
 from patientkontrakt.store.transactions import Store
@@ -301,10 +302,8 @@ def compartment_patients(resource_type: str, body: dict[str, Any]) -> list[str]:
 
 
 def _key(reference: str) -> tuple[str, str] | None:
-    parts = reference.split("/_history/")[0].split("/")
-    if len(parts) != 2 or not parts[0] or not parts[1]:
-        return None
-    return parts[0], parts[1]
+    resource_type, resource_id = split_reference(reference)
+    return None if resource_type is None or resource_id is None else (resource_type, resource_id)
 
 
 async def patients_of(

@@ -20,6 +20,7 @@ from patientkontrakt.contract.vocabulary import Canonicals
 from patientkontrakt.fhir.context import server
 from patientkontrakt.fhir.guard import RequestScope, WriteRule
 from patientkontrakt.outcomes import FhirError, bad_request, error
+from patientkontrakt.search.references import reference_key
 from patientkontrakt.security.access import Clinician, SecurityGuard
 from patientkontrakt.security.audit import AuditWriter
 from patientkontrakt.security.principal import Principal
@@ -66,11 +67,8 @@ def _with_purpose(principal: Principal, request: Request) -> Principal:
 
 
 def _reference_id(value: object, resource_type: str) -> str | None:
-    if isinstance(value, dict):
-        reference = value.get("reference")
-        if isinstance(reference, str) and f"{resource_type}/" in reference:
-            return reference.rsplit(f"{resource_type}/", 1)[1].split("/")[0] or None
-    return None
+    key = reference_key(value)
+    return key[1] if key is not None and key[0] == resource_type else None
 
 
 class Authorizer:

@@ -11,23 +11,14 @@ import copy
 from typing import Any
 
 from patientkontrakt.fhir.guard import Change
+from patientkontrakt.search.references import reference_key
 
 _SERVER_META = ("versionId", "lastUpdated")
 _ANSWERS = frozenset({"accepted", "declined", "tentative"})
 
 
-def _reference(value: Any) -> str | None:
-    if isinstance(value, dict):
-        reference = value.get("reference")
-        return reference if isinstance(reference, str) else None
-    return None
-
-
 def _is_patient(value: Any, patient: str) -> bool:
-    reference = _reference(value)
-    return reference is not None and (
-        reference == f"Patient/{patient}" or reference.endswith(f"/Patient/{patient}")
-    )
+    return reference_key(value) == ("Patient", patient)
 
 
 def _without_server_meta(resource: dict[str, Any]) -> dict[str, Any]:

@@ -124,6 +124,21 @@ def _active(resource_type: str) -> Select[tuple[str]]:
     )
 
 
+def _patients_of_active(
+    resource_type: str, ids: Select[tuple[str]], base: str
+) -> Select[tuple[str]]:
+    """The `patient` of those of `ids` (CareTeams or CarePlans) whose status is active."""
+    link = reference_index.alias()
+    return select(link.c.target_id).where(
+        link.c.resource_type == resource_type,
+        link.c.param == "patient",
+        link.c.target_type == "Patient",
+        link.c.resource_id.in_(ids),
+        link.c.resource_id.in_(_active(resource_type)),
+        local_target(base, link),
+    )
+
+
 def related_patients(
     role_id: str, practitioner_id: str | None, organization_id: str | None, base: str
 ) -> Select[tuple[str]]:
@@ -145,15 +160,7 @@ def related_patients(
         or_(*who),
         local_target(base, member),
     )
-    team_patient = reference_index.alias()
-    by_team = select(team_patient.c.target_id).where(
-        team_patient.c.resource_type == "CareTeam",
-        team_patient.c.param == "patient",
-        team_patient.c.target_type == "Patient",
-        team_patient.c.resource_id.in_(teams),
-        team_patient.c.resource_id.in_(_active("CareTeam")),
-        local_target(base, team_patient),
-    )
+    by_team = _patients_of_active("CareTeam", teams, base)
     if organization_id is None:
         return by_team
     org_role = reference_index.alias()
@@ -179,15 +186,7 @@ def related_patients(
         ),
         local_target(base, performer),
     )
-    plan_patient = reference_index.alias()
-    by_plan = select(plan_patient.c.target_id).where(
-        plan_patient.c.resource_type == "CarePlan",
-        plan_patient.c.param == "patient",
-        plan_patient.c.target_type == "Patient",
-        plan_patient.c.resource_id.in_(plans),
-        plan_patient.c.resource_id.in_(_active("CarePlan")),
-        local_target(base, plan_patient),
-    )
+    by_plan = _patients_of_active("CarePlan", plans, base)
     return by_team.union(by_plan)  # type: ignore[return-value]
 
 
