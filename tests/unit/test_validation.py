@@ -200,3 +200,14 @@ def test_codes_of_a_required_value_set_pass() -> None:
     # administrative-gender and care-team-status (R4, binding strength required).
     validate_resource("Patient", {"resourceType": "Patient", "gender": "unknown"})
     validate_resource("CareTeam", {"resourceType": "CareTeam", "status": "proposed"})
+
+
+def test_codes_of_a_hierarchical_code_system_are_not_cut_short() -> None:
+    # observation-status: the models list "registered ... amended, +"; the official R4 example
+    # Observation/f202 is entered-in-error, a code after the cut.
+    observation = {
+        "resourceType": "Observation",
+        "status": "entered-in-error",
+        "code": {"text": "Body temperature"},
+    }
+    validate_resource("Observation", observation)

@@ -102,12 +102,15 @@ def _fields(model_type: type[BaseModel]) -> dict[str, tuple[str, frozenset[str] 
 
     `class` is `class_fhir` in the models; codes come from the R4 value sets that a code
     element is bound to with strength `required`, which the models list but do not enforce.
+    A list ending in "+" is cut short (the code system is a hierarchy, like observation-status
+    with `corrected` under `amended`), so it is not checked rather than refusing valid codes.
     """
     fields: dict[str, tuple[str, frozenset[str] | None]] = {}
     for name, info in model_type.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         codes = extra.get("enum_values")
-        allowed = frozenset(str(c) for c in codes) if isinstance(codes, list) else None
+        complete = isinstance(codes, list) and "+" not in codes
+        allowed = frozenset(str(c) for c in codes) if complete else None
         fields[info.alias or name] = (name, allowed)
     return fields
 
