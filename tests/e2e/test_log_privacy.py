@@ -9,75 +9,23 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.test_uvicorn_smoke import (
-    COMMAND,
-    FHIR_JSON,
-    PERSONNUMMER,
-    PERSONNUMMER_SYSTEM,
-    Server,
-    bearer_token,
-    free_port,
-    server_env,
-    stop,
-    wait_until_up,
-)
+from tests.e2e.test_uvicorn_smoke import FHIR_JSON, PERSONNUMMER, PERSONNUMMER_SYSTEM
+from tests.service_process import Server, running_service
 
 DASHED = f"{PERSONNUMMER[:8]}-{PERSONNUMMER[8:]}"  # 19121212-1212
 CRITERIA = f"{PERSONNUMMER_SYSTEM}|{PERSONNUMMER}"
 
 
-@dataclass
-class Running:
-    base: str
-    port: int
-    database: Path
-    log: Path
-    token: str
-    process: subprocess.Popen[bytes]
-
-    def stopped_output(self) -> str:
-        """The whole log, once the server has stopped (so every line is written)."""
-        stop(self.process)
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[Running]:
-    assert COMMAND.is_file(), f"{COMMAND} is missing: install the package (make test does)"
-    data_dir = tmp_path / "data"
-    port = free_port()
-    env = server_env(data_dir, port)
-    migrated = subprocess.run(
-        [str(COMMAND), "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    token = bearer_token(env)
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(COMMAND), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    server = Running(
-        f"http://127.0.0.1:{port}/fhir",
-        port,
-        data_dir / "patientkontrakt.db",
-        log,
-        token,
-        process,
-    )
-    try:
-        wait_until_up(process, Server(server.base, data_dir, log))
+def running(tmp_path: Path) -> Iterator[Server]:
+    with running_service(tmp_path) as server:
         yield server
-    finally:
-        stop(process)
 
 
 def send_malformed_request(port: int) -> bytes:
@@ -97,7 +45,7 @@ def break_the_token_index(database: Path) -> None:
         conn.execute("DROP TABLE token_index")
 
 
-def test_personal_data_and_tokens_stay_out_of_the_log(running: Running) -> None:
+def test_personal_data_and_tokens_stay_out_of_the_log(running: Server) -> None:
     auth = {"Authorization": f"Bearer {running.token}"}
     tolvan = {
         "resourceType": "Patient",
@@ -156,7 +104,7 @@ def test_personal_data_and_tokens_stay_out_of_the_log(running: Running) -> None:
     assert send_malformed_request(running.port).startswith(b"HTTP/1.1 400")
 
     # Unexpected errors inside the database layer, with the personnummer in query and body.
-    break_the_token_index(running.database)
+    break_the_token_index(running.data_dir / "patientkontrakt.db")
     with httpx.Client(base_url=running.base, timeout=10, headers=auth) as client:
         failed_search = client.get("/Patient", params={"identifier": CRITERIA})
         assert failed_search.status_code == 500, failed_search.text

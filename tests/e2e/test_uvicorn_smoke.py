@@ -5,127 +5,24 @@ No DATABASE_URL is given, so the service uses its default SQLite file under PK_D
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-COMMAND = Path(sys.executable).parent / "patientkontrakt"
-STARTUP_TIMEOUT = 20.0
+from tests.service_process import Server, running_service
+
 PERSONNUMMER_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 PERSONNUMMER = "191212121212"  # Tolvan Tolvansson, the well-known test number
 FHIR_JSON = "application/fhir+json"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(data_dir: Path, port: int) -> dict[str, str]:
-    """The test process's environment without any service setting, plus our own."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PK_") and key != "DATABASE_URL"
-    }
-    env.update(PK_DATA_DIR=str(data_dir), PK_PORT=str(port), PK_HOST="127.0.0.1")
-    return env
-
-
-def bearer_token(env: dict[str, str]) -> str:
-    """A full-access development token for the server run with `env` (PK_AUTH_MODE=dev, the
-    key under its PK_DATA_DIR), made by the `patientkontrakt token` command."""
-    made = subprocess.run(
-        [str(COMMAND), "token", "--scope", "system/*.cruds"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert made.returncode == 0, made.stdout + made.stderr
-    token = made.stdout.strip().splitlines()[-1]
-    assert token.count(".") == 2, made.stdout  # a JWT
-    return token
-
-
-@dataclass
-class Server:
-    base: str
-    data_dir: Path
-    log: Path
-    token: str = ""
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    @property
-    def auth(self) -> dict[str, str]:
-        """The Authorization header of the system token."""
-        return {"Authorization": f"Bearer {self.token}"}
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A migrated data dir and a running `patientkontrakt serve`, stopped after the test."""
-    assert COMMAND.is_file(), f"{COMMAND} is missing: install the package (make test does)"
-    data_dir = tmp_path / "data"
-    port = free_port()
-    env = server_env(data_dir, port)
-
-    migrated = subprocess.run(
-        [str(COMMAND), "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    assert (data_dir / "patientkontrakt.db").is_file()
-    token = bearer_token(env)
-
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(COMMAND), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    running = Server(f"http://127.0.0.1:{port}/fhir", data_dir, log, token)
-    try:
-        wait_until_up(process, running)
+    with running_service(tmp_path) as running:
         yield running
-    finally:
-        stop(process)
-
-
-def wait_until_up(process: subprocess.Popen[bytes], running: Server) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}:\n{running.output()}")
-        try:
-            if httpx.get(f"{running.base}/metadata", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"serve did not answer within {STARTUP_TIMEOUT} s:\n{running.output()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_metadata_and_core_cycle(server: Server) -> None:
