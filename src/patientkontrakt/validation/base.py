@@ -109,8 +109,9 @@ def _fields(model_type: type[BaseModel]) -> dict[str, tuple[str, frozenset[str] 
     for name, info in model_type.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         codes = extra.get("enum_values")
-        complete = isinstance(codes, list) and "+" not in codes
-        allowed = frozenset(str(c) for c in codes) if complete else None
+        allowed = None
+        if isinstance(codes, list) and "+" not in codes:
+            allowed = frozenset(str(c) for c in codes)
         fields[info.alias or name] = (name, allowed)
     return fields
 
