@@ -371,11 +371,14 @@ def compose(contract: Contract, *, base: str) -> Document:
         "language": "sv",
         "status": "final",
         "type": {"coding": [PLAN_OF_CARE], "text": "Patientkontrakt"},
-        "subject": {"reference": contract.patient_key, "display": contract.patient_name},
+        "subject": {
+            "reference": f"{contract.pool.base}/{contract.patient_key}",
+            "display": contract.patient_name,
+        },
         "date": moment,
         "author": [{"reference": f"urn:uuid:{device['id']}", "display": "patientkontrakt"}],
         "title": f"Patientkontrakt för {contract.patient_name}",
-        "section": [_section(s, contract.canonicals) for s in parts],
+        "section": [_section(s, contract.canonicals, contract.pool.base) for s in parts],
     }
     keys = _closure(contract, [contract.patient_key, *_section_keys(parts)])
     entries: list[dict[str, Any]] = [
@@ -430,7 +433,9 @@ def _device(base: str) -> dict[str, Any]:
     }
 
 
-def _section(section: Section, canonicals: Canonicals) -> dict[str, Any]:
+def _section(section: Section, canonicals: Canonicals, base: str) -> dict[str, Any]:
+    # The Composition's own fullUrl is a urn:uuid, against which a relative reference resolves
+    # to nothing (bundle.html#references): its references are the entries' absolute fullUrls.
     out: dict[str, Any] = {
         "title": section.title,
         "code": {
@@ -445,11 +450,11 @@ def _section(section: Section, canonicals: Canonicals) -> dict[str, Any]:
         "text": narrative.narrative(*section.blocks),
     }
     if section.entries:
-        out["entry"] = [{"reference": key} for key in section.entries]
+        out["entry"] = [{"reference": f"{base}/{key}"} for key in section.entries]
     else:
         out["emptyReason"] = EMPTY_REASON
     if section.sections:
-        out["section"] = [_section(s, canonicals) for s in section.sections]
+        out["section"] = [_section(s, canonicals, base) for s in section.sections]
     return out
 
 

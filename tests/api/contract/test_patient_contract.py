@@ -310,7 +310,11 @@ def sections(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def entries(section: dict[str, Any]) -> list[str]:
-    return [e["reference"] for e in section.get("entry", [])]
+    """The section's references as Type/id; they are absolute URLs on our base (the
+    Composition's fullUrl is a urn:uuid, so relative ones would not resolve)."""
+    references = [e["reference"] for e in section.get("entry", [])]
+    assert all(r.startswith(f"{BASE}/") for r in references), references
+    return [r.removeprefix(f"{BASE}/") for r in references]
 
 
 def div(section: dict[str, Any]) -> ET.Element:
@@ -350,7 +354,7 @@ async def test_the_contract_is_a_document_bundle(client: httpx.AsyncClient) -> N
         "code": "18776-5",
         "display": "Plan of care note",
     }
-    assert composition["subject"]["reference"] == ids["patient"]
+    assert composition["subject"]["reference"] == f"{BASE}/{ids['patient']}"
     assert composition["title"] == "Patientkontrakt för Tolvan Tolvansson"
     assert [s["title"] for s in composition["section"]] == TITLES
     assert [s["code"]["coding"][0]["system"] for s in composition["section"]] == [
@@ -366,8 +370,8 @@ async def test_the_contract_is_a_document_bundle(client: httpx.AsyncClient) -> N
     assert found[f"{BASE}/{ids['patient']}"]["resourceType"] == "Patient"
     for section in composition["section"]:
         for sub in [section, *section.get("section", [])]:
-            for reference in entries(sub):
-                assert f"{BASE}/{reference}" in found, (sub["title"], reference)
+            for entry in sub.get("entry", []):
+                assert entry["reference"] in found, (sub["title"], entry)
     for name in ("plan", "utkast", "team", "lakare", "sjukskoterska", "lena", "sam", "vc"):
         assert f"{BASE}/{ids[name]}" in found, name
 
@@ -536,7 +540,7 @@ async def test_the_patient_is_found_by_identifier(client: httpx.AsyncClient) -> 
 
     body = await document(client, "/Patient/$patient-contract", identifier=IDENTIFIER)
 
-    assert body["entry"][0]["resource"]["subject"]["reference"] == ids["patient"]
+    assert body["entry"][0]["resource"]["subject"]["reference"] == f"{BASE}/{ids['patient']}"
     by_id = await document(client, f"/{ids['patient']}/$patient-contract")
     assert [e["fullUrl"] for e in body["entry"][1:]] == [e["fullUrl"] for e in by_id["entry"][1:]]
 
@@ -556,7 +560,7 @@ async def test_post_with_parameters_finds_the_patient_too(client: httpx.AsyncCli
     response = await client.post("/Patient/$patient-contract", json=parameters, headers=FHIR_JSON)
 
     assert response.status_code == 200, response.text
-    assert response.json()["entry"][0]["resource"]["subject"]["reference"] == ids["patient"]
+    assert response.json()["entry"][0]["resource"]["subject"]["reference"] == f"{BASE}/{ids['patient']}"
 
 
 def assert_outcome(response: httpx.Response, status: int) -> None:
