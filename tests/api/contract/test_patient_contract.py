@@ -560,7 +560,8 @@ async def test_post_with_parameters_finds_the_patient_too(client: httpx.AsyncCli
     response = await client.post("/Patient/$patient-contract", json=parameters, headers=FHIR_JSON)
 
     assert response.status_code == 200, response.text
-    assert response.json()["entry"][0]["resource"]["subject"]["reference"] == f"{BASE}/{ids['patient']}"
+    composition = response.json()["entry"][0]["resource"]
+    assert composition["subject"]["reference"] == f"{BASE}/{ids['patient']}"
 
 
 def assert_outcome(response: httpx.Response, status: int) -> None:
