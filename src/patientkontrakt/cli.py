@@ -1,6 +1,6 @@
 """The `patientkontrakt` command.
 
-serve, migrate, load, demo-data, reindex, audit-report, token, openapi.
+serve, migrate, load, demo-data, reindex, audit-report, token, openapi, sync (push, pull).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import typer
 import yaml
 
 from patientkontrakt.config import get_settings
+from patientkontrakt.sync.commands import sync_app
 
 app = typer.Typer(help="patientkontrakt: FHIR R4 service for Swedish patient contracts.")
+app.add_typer(sync_app, name="sync")
 
 
 @app.command()
