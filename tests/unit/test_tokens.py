@@ -565,3 +565,33 @@ def test_dev_tokens_refuse_claims_the_server_would_refuse(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         issue_dev_token(dev_settings(tmp_path), scope="user/*.rs", **overrides)
+
+
+# -- the verified-token cache ------------------------------------------------------------------
+
+
+async def test_a_repeated_token_is_not_verified_again_within_the_minute(
+    authenticator: Authenticator, tmp_path: Path
+) -> None:
+    token = sign(claims())
+    first = await authenticator.authenticate(bearer(token))
+    # The issuer's keys change to one that did not sign it: the token verified a moment ago is
+    # still taken from the cache,
+    other = tmp_path / "other-jwks.json"
+    other.write_text(json.dumps({"keys": [jwk_of(OTHER_EC_KEY, "ec-2")]}))
+    authenticator.keys = keys_module.FileKeys(other)
+    assert await authenticator.authenticate(bearer(token)) == first
+    # while any other token signed with the old key is verified, and refused.
+    exc = await refused(authenticator, bearer(sign(claims(sub="user-456"))))
+    assert_invalid(exc, "signed with a key this server does not know")
+
+
+async def test_a_tampered_token_is_never_a_cache_hit(authenticator: Authenticator) -> None:
+    token = sign(claims())
+    await authenticator.authenticate(bearer(token))
+    header, payload, signature = token.split(".")
+    tampered = (
+        f"{header}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
+    )
+    exc = await refused(authenticator, bearer(tampered))
+    assert_invalid(exc, "signature does not verify")

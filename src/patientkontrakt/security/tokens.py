@@ -4,7 +4,8 @@ Tokens are JWTs signed with RS256 or ES256 (never `none` or HMAC), issued by the
 issuer for the configured audience, within their `exp`/`nbf` (with PK_AUTH_LEEWAY_SECONDS of
 clock skew), carrying `sub` and `scope`; `patient`, `fhirUser` and `client_id` (or `azp`) are
 optional. Anything else is refused with 401 and a `WWW-Authenticate` challenge (RFC 6750 §3).
-The token itself is never logged nor echoed.
+The token itself is never logged nor echoed. A token that verified is remembered for up to a
+minute (`token_cache`), within its own validity, so a client's repeated token costs one check.
 
 In `dev` mode the issuer and audience are `patientkontrakt-dev` and the key is the local one
 under PK_DATA_DIR; `issue_dev_token` (the `patientkontrakt token` command) signs with it.
@@ -45,6 +46,7 @@ from patientkontrakt.security.keys import (
 )
 from patientkontrakt.security.principal import Principal
 from patientkontrakt.security.scopes import ScopeSet
+from patientkontrakt.security.token_cache import VerifiedTokens
 
 REALM = "patientkontrakt"
 DEV_ISSUER = "patientkontrakt-dev"
@@ -154,6 +156,7 @@ class Authenticator:
         self.audience = audience
         self.keys = keys
         self.leeway_seconds = leeway_seconds
+        self._verified = VerifiedTokens(leeway_seconds=leeway_seconds)
 
     @classmethod
     def from_settings(
@@ -195,8 +198,19 @@ class Authenticator:
         token = token.strip()
         if not token or " " in token:
             raise invalid_token("the Bearer token is empty or malformed")
+        cached = self._verified.get(token)
+        if cached is not None:
+            return cached
         claims = await self._verified_claims(token)
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        nbf = claims.get("nbf")  # checked numeric by jwt.decode, like exp
+        self._verified.put(
+            token,
+            principal,
+            expires=float(claims["exp"]),
+            not_before=float(nbf) if nbf is not None else None,
+        )
+        return principal
 
     async def _verified_claims(self, token: str) -> dict[str, Any]:
         try:
