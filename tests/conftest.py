@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, select, text
 
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings, get_settings
+from patientkontrakt.security.audit_journal import drain, journal_folder
 from patientkontrakt.security.tokens import issue_dev_token
 from patientkontrakt.store import migrate
 from patientkontrakt.store.database import sync_url
@@ -161,12 +162,13 @@ async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def client(
-    app: FastAPI, tokens: Tokens, database_url: str
+    app: FastAPI, tokens: Tokens, database_url: str, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process HTTP client with a system token allowed everything; base URL `/fhir`.
 
     After the test it checks the audit trail: every authenticated request to patient data that
-    the client made left at least one AuditEvent with that request's id.
+    the client made left at least one AuditEvent with that request's id (read requests' ones
+    drained from the audit journal first, as an AuditEvent search would).
     """
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     requests: list[tuple[str, str]] = []
@@ -184,6 +186,11 @@ async def client(
     ) as c:
         yield c
     if requests:
+        await drain(
+            journal_folder(settings.data_dir),
+            app.state.server.store,
+            base_url=settings.base_url or "",
+        )
         missing = unaudited(database_url, requests)
         assert not missing, f"requests without an AuditEvent: {missing}"
 

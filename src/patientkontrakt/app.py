@@ -19,6 +19,7 @@ from patientkontrakt.fhir.routes import open_router, router
 from patientkontrakt.fhir.timing import ServerTimingMiddleware
 from patientkontrakt.security import hardening
 from patientkontrakt.security import routes as security_routes
+from patientkontrakt.security.audit_journal import journal_folder, move_leftovers
 from patientkontrakt.security.authorize import Authorizer
 from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.transactions import Store
@@ -34,10 +35,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     canonical.configure(settings.canonical_base)
 
+    authorizer = Authorizer(settings, store, contract_rules(Canonicals(settings.canonical_base)))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await conformance.seed(store, settings.canonical_base)
+        journal = authorizer.journal
+        if journal is not None:
+            journal.start()  # moves the audit journal into the store; also dead workers' files
+        else:
+            folder = journal_folder(settings.data_dir)
+            await move_leftovers(folder, store, base_url=settings.base_url or "")
         yield
+        if journal is not None:
+            await journal.stop()
         await store.dispose()
 
     app = FastAPI(
@@ -52,7 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
 
-    authorizer = Authorizer(settings, store, contract_rules(Canonicals(settings.canonical_base)))
     app.state.authenticator = authorizer.authenticator
     app.state.server = ServerContext(
         store=store, settings=settings, signer=signer, authorize=authorizer

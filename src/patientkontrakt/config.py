@@ -92,6 +92,16 @@ class Settings(BaseSettings):
             "Set it when TLS ends at a proxy that does not report the scheme."
         ),
     )
+    audit_journal: bool = Field(
+        default=True,
+        description=(
+            "Make each read's AuditEvents durable in an append-only journal under "
+            "PK_DATA_DIR/audit-journal before answering (one flush to disk shared by concurrent "
+            "reads) and move them into the store in batches in the background. "
+            "`PK_AUDIT_JOURNAL=0`: commit them to the store before answering, a dozen "
+            "statements per read."
+        ),
+    )
     demo_data: bool = Field(
         default=True,
         description=(

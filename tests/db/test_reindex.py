@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from patientkontrakt.cli import app as cli
 from patientkontrakt.config import Settings
+from patientkontrakt.security.audit_journal import drain, journal_folder
 from patientkontrakt.store.database import sync_url
 from patientkontrakt.store.tables import INDEX_TABLES, resource, string_index
 
@@ -90,7 +91,10 @@ async def test_reindex_restores_lost_index_rows(
     found = await client.get("/Patient", params={"family": "östlund"})
     assert [e["resource"]["name"][0]["family"] for e in found.json()["entry"]] == ["Östlund"]
     # Same rows as written with the versions, and none for the deleted patient; the only
-    # resources new since are the AuditEvents of the searches made after counting.
+    # resources new since are the AuditEvents of the searches made after counting (moved in
+    # from the audit journal).
+    folder = journal_folder(settings.data_dir)
+    await drain(folder, app.state.server.store, base_url=settings.base_url or "")
     after = count_rows(url)
     assert {key: after[key] for key in before} == before
     assert {resource_type for resource_type, _ in after - before} == {"AuditEvent"}

@@ -24,7 +24,7 @@ from patientkontrakt.search.indexer import index_rows
 from patientkontrakt.security import relations
 from patientkontrakt.security.audit import (
     AuditRecord,
-    AuditWriter,
+    GroupWriter,
     compartment_patients,
     write_audit,
 )
@@ -55,7 +55,7 @@ class SecurityGuard:
     """The Guard of one request (see `fhir/guard.py`)."""
 
     principal: Principal
-    writer: AuditWriter
+    writer: GroupWriter
     base: str
     canonicals: Canonicals
     clinician: Clinician | None = None

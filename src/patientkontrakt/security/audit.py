@@ -4,8 +4,11 @@ Patientdatalagen (2008:355, 4 kap. 3 §) requires that access to patient data is
 reviewed. Each request yields `AuditRecord`s; `audit_event` turns one into FHIR R4 JSON
 (auditevent.html), listing the Patients whose compartment the reached resources are in so that
 `AuditEvent?patient=Patient/x` finds every access to x's data. Writes store their records in the
-write's own transaction (`write_audit`); reads go through `AuditWriter`, which group-commits
-concurrent callers' records in one transaction before each answer is sent.
+write's own transaction (`write_audit`); reads go through a `GroupWriter`, which makes
+concurrent callers' records durable in one go before each answer is sent: straight into the
+store (`AuditWriter`), or into the append-only journal of `audit_journal.py` (the default),
+moved into the store in batches afterwards. Each record's AuditEvent id is decided when the
+record is made, so a record moved twice (a journal moved again after a crash) is stored once.
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ class AuditRecord:
     index rows are gone); `write_audit` adds those it finds in the index."""
     request_id: str | None = None
     """The request's `X-Request-ID`, so an answer can be traced to its log records."""
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    """The id of the AuditEvent this record becomes, fixed up front."""
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
@@ -358,7 +363,7 @@ async def write_audit(
         patients = dict.fromkeys(record.patients)
         patients.update(dict.fromkeys(p for r in record.references for p in owners.get(r, ())))
         body = audit_event(record, list(patients))
-        resource_id = str(uuid.uuid4())
+        resource_id = record.event_id
         items.append(
             NewResource(
                 "AuditEvent", resource_id, body, index_rows("AuditEvent", resource_id, body)
@@ -374,24 +379,22 @@ class _Waiter:
     error: BaseException | None = None
 
 
-class AuditWriter:
-    """Group commit of audit records: concurrent `write` calls share one write transaction.
+class GroupWriter:
+    """Group commit of audit records: concurrent `write` calls share one durable step.
 
-    A caller queues its records and takes the lock; whoever holds it writes everything queued
-    so far (its own records and those of the callers waiting behind it) in one transaction, and
-    the callers it wrote for find theirs done when they get the lock. So under load one commit
-    (one fsync) serves many requests, and each caller still returns only once its records are
-    committed. A failed transaction fails every caller whose records it held.
+    A caller queues its records and takes the lock; whoever holds it makes everything queued
+    so far (its own records and those of the callers waiting behind it) durable at once
+    (`_commit`), and the callers it wrote for find theirs done when they get the lock. So under
+    load one commit (one fsync) serves many requests, and each caller still returns only once
+    its records are durable. A failed commit fails every caller whose records it held.
     """
 
-    def __init__(self, store: Store, *, base_url: str = "") -> None:
-        self._store = store
-        self._base_url = base_url
+    def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._pending: list[_Waiter] = []
 
     async def write(self, records: Sequence[AuditRecord]) -> None:
-        """Return when `records` are committed; raise when their transaction failed."""
+        """Return when `records` are durable; raise when their commit failed."""
         if not records:
             return
         waiter = _Waiter(records)
@@ -410,10 +413,7 @@ class AuditWriter:
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
         try:
-            async with self._store.writing() as repo:
-                await write_audit(
-                    repo, [r for w in batch for r in w.records], base_url=self._base_url
-                )
+            await self._commit([r for w in batch for r in w.records])
         except asyncio.CancelledError:
             # The leader was cancelled: the others' records go back to the queue, first.
             self._pending[:0] = [w for w in batch if not w.done]
@@ -424,3 +424,22 @@ class AuditWriter:
             return
         for w in batch:
             w.done = True
+
+    async def _commit(self, records: Sequence[AuditRecord]) -> None:
+        """Make `records` durable."""
+        raise NotImplementedError
+
+
+class AuditWriter(GroupWriter):
+    """Group commit of audit records straight into the store: one write transaction for all
+    concurrent callers' records (the journal's `JournalWriter` appends to a file instead)."""
+
+    def __init__(self, store: Store, *, base_url: str = "") -> None:
+        super().__init__()
+        self._store = store
+        self._base_url = base_url
+
+    async def _commit(self, records: Sequence[AuditRecord]) -> None:
+        """AuditEvents committed to the store."""
+        async with self._store.writing() as repo:
+            await write_audit(repo, records, base_url=self._base_url)

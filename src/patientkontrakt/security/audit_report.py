@@ -2,7 +2,8 @@
 
 Read from the stored AuditEvents with the ordinary search engine
 (`AuditEvent?patient=Patient/x&date=ge..&date=le..&_sort=date`), page after page, so the report
-sees exactly what a FHIR client searching the audit log sees.
+sees exactly what a FHIR client searching the audit log sees; like such a search, it first
+drains the audit journal of PK_DATA_DIR into the store.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from patientkontrakt.fhir.paging import PageSigner
 from patientkontrakt.search.dates import parse_range
 from patientkontrakt.search.engine import search_bundle
 from patientkontrakt.security.audit import CLIENT_ID_SYSTEM, OBJECT_ROLE
+from patientkontrakt.security.audit_journal import drain, journal_folder
 from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.repository import Repository
 from patientkontrakt.store.transactions import Store
@@ -186,6 +188,8 @@ async def run_report(
     """`report_lines` against the configured store."""
     store = Store(create_engine(settings.resolved_database_url()))
     try:
+        # Accesses journalled but not moved into the store yet.
+        await drain(journal_folder(settings.data_dir), store, base_url=settings.base_url or "")
         async with store.reading() as repo:
             return await report_lines(
                 repo, patient=patient, identifier=identifier, start=start, end=end

@@ -5,6 +5,9 @@ Emergency access (nödåtkomst) is declared with two headers: `X-Purpose-Of-Use:
 `X-Access-Reason: <why>`. Only clinicians (user context) may declare it; it lifts the care
 relation and spärr checks for that request, and every access it makes is audited with purpose
 ETREAT and the reason.
+
+With the audit journal on, a request that may reach AuditEvents first drains the journal into
+the store, so the log it reads holds every access answered before it began.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from patientkontrakt.outcomes import FhirError, bad_request, error
 from patientkontrakt.search.references import reference_key
 from patientkontrakt.security.access import Clinician, SecurityGuard
 from patientkontrakt.security.audit import AuditWriter
+from patientkontrakt.security.audit_journal import AuditJournal, journal_folder
 from patientkontrakt.security.principal import Principal
 from patientkontrakt.security.provenance import parse_x_provenance
 from patientkontrakt.security.tokens import Authenticator
@@ -32,6 +36,9 @@ PURPOSE_HEADER = "x-purpose-of-use"
 REASON_HEADER = "x-access-reason"
 _MAX_REASON = 500
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_AUDIT_EVENT = "AuditEvent"
+_ANY_TYPE = frozenset({"", "_history", "_search"})
+"""Paths below the base that may reach every type: system search and history, batches."""
 
 
 def _header_text(value: str) -> str:
@@ -66,6 +73,19 @@ def _with_purpose(principal: Principal, request: Request) -> Principal:
     return dataclasses.replace(principal, purpose_of_use="ETREAT", emergency_reason=reason)
 
 
+def _may_read_audit_events(request: Request, principal: Principal) -> bool:
+    """Whether the request may return AuditEvents: the caller's scopes allow reading or
+    searching them, and the request names the type (path, compartment, `_type`, `_revinclude`,
+    `_has`) or may reach every type (system level, a batch, a search with a form body)."""
+    scopes, context = principal.scopes, principal.context
+    if not (scopes.allows(context, _AUDIT_EVENT, "r") or scopes.allows(context, _AUDIT_EVENT, "s")):
+        return False
+    below = request.url.path.partition("/fhir")[2].strip("/")
+    if below in _ANY_TYPE or below.endswith("/_search") or _AUDIT_EVENT in below:
+        return True
+    return any(_AUDIT_EVENT in f"{k}={v}" for k, v in request.query_params.multi_items())
+
+
 def _reference_id(value: object, resource_type: str) -> str | None:
     key = reference_key(value)
     return key[1] if key is not None and key[0] == resource_type else None
@@ -76,7 +96,13 @@ class Authorizer:
 
     def __init__(self, settings: Settings, store: Store, rules: tuple[WriteRule, ...]) -> None:
         self.authenticator = Authenticator.from_settings(settings)
-        self.writer = AuditWriter(store, base_url=settings.base_url or "")
+        base = settings.base_url or ""
+        self.journal = (
+            AuditJournal(journal_folder(settings.data_dir), store, base_url=base)
+            if settings.audit_journal
+            else None
+        )
+        self.writer = self.journal.writer if self.journal else AuditWriter(store, base_url=base)
         self.store = store
         self.rules = rules
         self.canonicals = Canonicals(settings.canonical_base)
@@ -95,6 +121,17 @@ class Authorizer:
             _reference_id(content.get("practitioner"), "Practitioner"),
             _reference_id(content.get("organization"), "Organization"),
         )
+
+    async def _drain(self, journal: AuditJournal) -> None:
+        try:
+            await journal.drain()
+        except Exception as exc:
+            raise error(
+                503,
+                "transient",
+                "Granskningsloggen kan inte göras aktuell just nu / the audit log cannot be "
+                "brought up to date; try again",
+            ) from exc
 
     def _guard(
         self,
@@ -134,6 +171,8 @@ class Authorizer:
                 if request.method in _WRITE_METHODS and raw_provenance is not None
                 else None
             )
+            if self.journal is not None and _may_read_audit_events(request, checked):
+                await self._drain(self.journal)
         except FhirError as exc:
             await self._guard(request, principal).finish(exc.status)
             raise

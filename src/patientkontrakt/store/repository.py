@@ -16,6 +16,7 @@ from sqlalchemy import (
     Executable,
     Row,
     Table,
+    and_,
     delete,
     func,
     insert,
@@ -280,6 +281,41 @@ class Repository:
             )
         )
         return set(found.all())
+
+    async def deleted_contents(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], bytes]:
+        """For those of the resources `keys` whose current version is a deletion, the content of
+        their last version before it: one statement (e.g. to name the patients of a resource
+        read just before it was deleted, whose index rows are gone)."""
+        if not keys:
+            return {}
+        r, rv = resource.c, resource_version.c
+        last = (
+            select(rv.resource_type, rv.resource_id, func.max(rv.version_id).label("version_id"))
+            .join(
+                resource,
+                and_(r.resource_type == rv.resource_type, r.resource_id == rv.resource_id),
+            )
+            .where(
+                r.deleted.is_(True),
+                rv.deleted.is_(False),
+                tuple_(r.resource_type, r.resource_id).in_(list(keys)),
+            )
+            .group_by(rv.resource_type, rv.resource_id)
+            .subquery()
+        )
+        rows = await self.conn.execute(
+            select(rv.resource_type, rv.resource_id, rv.content).join(
+                last,
+                and_(
+                    rv.resource_type == last.c.resource_type,
+                    rv.resource_id == last.c.resource_id,
+                    rv.version_id == last.c.version_id,
+                ),
+            )
+        )
+        return {(t, i): bytes(c) for t, i, c in rows if c is not None}
 
     async def reference_targets(
         self,
