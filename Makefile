@@ -42,8 +42,11 @@ pytest: $(VENV)/.dev-installed
 
 test: lint typecheck pytest
 
-# Benchmark of the running service (not a timed test); BENCH_SIZE=tiny|small|<patients>.
+# Our server (SQLite and PostgreSQL) beside HAPI FHIR under load, docs/performance.md (not a
+# timed test). BENCH_SIZE=tiny|small|medium|large, default small (under 10 minutes). Installs wrk
+# and PostgreSQL from Debian packages when missing (root); HAPI needs Java 17 and Maven.
 bench: $(VENV)/.installed
+	scripts/install-wrk
 	$(BIN)/python -m bench.run
 
 # Search benchmark on PostgreSQL (BENCH_DATABASE_URL, BENCH_PATIENTS, default 100000).
