@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.exc import ProgrammingError
 
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings, get_settings
@@ -65,10 +67,24 @@ def throwaway_postgres_database(prefix: str) -> Iterator[str]:
         try:
             yield server_url.set(database=name).render_as_string(hide_password=False)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _drop_database(admin, name)
     finally:
         admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    # FORCE ends the sessions on the database, but the test role may not end an autovacuum
+    # worker (a superuser's process) that happens to be cleaning it up; that worker is done in
+    # moments, so the drop is tried again for a few seconds.
+    for attempt in range(40):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except ProgrammingError as exc:
+            if "pg_signal_backend" not in str(exc) or attempt == 39:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
