@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 
 from patientkontrakt.app import create_app
 from patientkontrakt.config import Settings
@@ -25,6 +26,7 @@ from tests.api.builders import (
     stored_versions,
 )
 from tests.conftest import SYSTEM_SCOPE, Tokens
+from tests.statements import inserts_into, sent_statements
 
 pytestmark = pytest.mark.anyio
 
@@ -623,3 +625,42 @@ async def test_too_many_entries_is_413(settings: Settings, tokens: Tokens) -> No
             assert (await send(client, two)).status_code == 200
     finally:
         await app.state.server.store.dispose()
+
+
+def goal(goal_id: str, patient_ref: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Goal",
+        "id": goal_id,
+        "lifecycleStatus": "active",
+        "description": {"text": "Promenera 30 minuter om dagen"},
+        "subject": {"reference": patient_ref},
+    }
+
+
+async def test_statements_of_a_transaction_do_not_grow_with_its_entries(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The entries' current versions are read in one statement and their rows, AuditEvents and
+    Provenance go out as one INSERT per table: a Bundle of 30 new Goals costs what one of 3
+    does."""
+    created = await client.post("/Patient", json=builders.patient(), headers=FHIR_JSON)
+    patient_ref = f"Patient/{created.json()['id']}"
+
+    async def send_goals(tag: str, count: int) -> list[str]:
+        goals = [goal(f"{tag}-{n}", patient_ref) for n in range(count)]
+        bundle = transaction(*(put(f"Goal/{g['id']}", g) for g in goals))
+        with sent_statements(app.state.server.store.engine) as sent:
+            response = await send(client, bundle)
+        assert response.status_code == 200, response.text
+        statuses = [e["response"]["status"] for e in response.json()["entry"]]
+        assert statuses == ["201 Created"] * count
+        return sent
+
+    few = await send_goals("few", 3)
+    many = await send_goals("many", 30)
+    assert len(many) == len(few), (few, many)
+    # The Goals go out before the audit trail looks up their patients in the index; their
+    # AuditEvents and Provenance after it.
+    assert inserts_into(many, "resource_version") == 2, many
+    found = await client.get("/Goal", params={"subject": patient_ref, "_summary": "count"})
+    assert found.json()["total"] == 33

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
-from sqlalchemy import event
 
 from patientkontrakt.security.audit import AuditRecord, AuditWriter, patients_of, write_audit
 from patientkontrakt.store.repository import Repository
@@ -22,25 +20,9 @@ from tests.db.audit_fixtures import (  # noqa: F401  (store is a fixture)
     search,
     store,
 )
+from tests.statements import sent_statements
 
 pytestmark = pytest.mark.anyio
-
-
-@contextmanager
-def statements(target: Store) -> Iterator[list[str]]:
-    """Every SQL statement sent while the block runs (BEGIN/COMMIT excluded)."""
-    sent: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        if sql.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            sent.append(sql)
-
-    engine = target.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 async def test_patients_of_many_references_in_one_statement(store: Store) -> None:  # noqa: F811
@@ -56,7 +38,7 @@ async def test_patients_of_many_references_in_one_statement(store: Store) -> Non
         "CarePlan/missing",
         "not a reference",
     }
-    with statements(store) as sent:
+    with sent_statements(store.engine) as sent:
         async with store.reading() as repo:
             found = await patients_of(repo, references)
 
@@ -78,7 +60,7 @@ async def test_patients_of_many_references_in_one_statement(store: Store) -> Non
 async def test_patients_of_needs_no_statement_without_compartment_resources(
     store: Store,  # noqa: F811
 ) -> None:
-    with statements(store) as sent:
+    with sent_statements(store.engine) as sent:
         async with store.reading() as repo:
             found = await patients_of(repo, {"Patient/tolvan", "Organization/vc"})
     assert found == {"Patient/tolvan": ["tolvan"], "Organization/vc": []}
@@ -153,7 +135,7 @@ async def _ids(store: Store, pairs: list[tuple[str, str]]) -> list[str]:  # noqa
 async def test_write_audit_stores_searchable_events_in_a_few_statements(
     store: Store,  # noqa: F811
 ) -> None:
-    with statements(store) as sent:
+    with sent_statements(store.engine) as sent:
         async with store.writing() as repo:
             await write_audit(repo, RECORDS)
     # One SELECT for the patients, then one INSERT per table, whatever the number of records.
@@ -211,7 +193,7 @@ async def test_patients_known_to_the_caller_are_kept(store: Store) -> None:  # n
 
 
 async def test_write_audit_of_nothing_writes_nothing(store: Store) -> None:  # noqa: F811
-    with statements(store) as sent:
+    with sent_statements(store.engine) as sent:
         async with store.writing() as repo:
             await write_audit(repo, [])
     assert sent == []

@@ -151,6 +151,14 @@ async def _run_transaction(
         try:
             references = await _assign_ids(repo, scope, entries)
             await _rewrite_references(repo, scope, entries, references)
+            # The current versions of everything the entries change, in one statement.
+            await repo.lock_current(
+                [
+                    (e.resource_type, e.resource_id)
+                    for e in entries
+                    if e.method in ("PUT", "PATCH", "DELETE") and e.resource_id is not None
+                ]
+            )
             for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
                 current = entry
                 await _run_entry(repo, scope, entry, paging, prefer)

@@ -39,7 +39,15 @@ from patientkontrakt.search.compiler import (
     where_clauses,
 )
 from patientkontrakt.search.parameters import patient_compartment, registry
-from patientkontrakt.search.query import Handling, Include, SearchQuery, parse
+from patientkontrakt.search.query import (
+    ChainFilter,
+    Handling,
+    HasFilter,
+    Include,
+    PerTypeFilter,
+    SearchQuery,
+    parse,
+)
 from patientkontrakt.search.summary import subset
 from patientkontrakt.search.values import Criterion
 from patientkontrakt.store.repository import Repository
@@ -370,7 +378,12 @@ async def matching_ids(
         .order_by(rows.c.resource_id)
         .limit(limit)
     )
-    return [row.resource_id for row in await repo.fetch(statement)]
+    # Criteria on the type's own index rows read nothing of other types.
+    own_rows = visible is None and not any(
+        isinstance(f, ChainFilter | HasFilter | PerTypeFilter) for f in query.filters
+    )
+    reads = frozenset({resource_type}) if own_rows else None
+    return [row.resource_id for row in await repo.fetch(statement, reads=reads)]
 
 
 async def search_bundle(

@@ -29,6 +29,8 @@ _TOP = "\U0010ffff"
 
 def normalise(text: str) -> str:
     """The search and sort form of `text`."""
+    if text.isascii():  # most index values: nothing to decompose, case folding is lower()
+        return text.lower()
     out: list[str] = []
     for ch in unicodedata.normalize("NFD", text.casefold()):
         if unicodedata.combining(ch):

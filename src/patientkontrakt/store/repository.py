@@ -1,6 +1,12 @@
 """Versioned resource storage: current rows, every version, and index rows in one transaction.
 
 The stored JSON of a version is the body served; nothing here builds a pydantic model.
+
+INSERTs are not sent one by one: a write queues its rows, and the queue goes out as one
+multi-row INSERT per table just before the next other statement (a read, an UPDATE, a DELETE)
+or the commit. Every statement still sees everything written before it, and consecutive writes,
+such as the entries of a transaction Bundle or a write with its AuditEvent and Provenance, cost
+a few statements together instead of several each.
 """
 
 from __future__ import annotations
@@ -8,18 +14,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple, overload
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     Executable,
     Row,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
@@ -27,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from patientkontrakt.outcomes import conflict
 from patientkontrakt.store.tables import (
@@ -95,12 +105,74 @@ def _stamp(body: dict[str, Any], resource_id: str, version_id: int, moment: dt.d
     return orjson.dumps(_ordered(body))
 
 
+_INSERT_ORDER = (resource_version, resource, *INDEX_TABLES)
+
+_DELETE_INDEX_POSTGRES = select(literal(1)).add_cte(
+    *(
+        delete(table)
+        .where(
+            table.c.resource_type == bindparam("resource_type"),
+            table.c.resource_id == bindparam("resource_id"),
+        )
+        .cte(f"gone_{table.name}")
+        for table in INDEX_TABLES
+    )
+)
+"""Every index row of one resource gone in one statement (PostgreSQL runs each DELETE of a
+WITH clause whether or not the query reads it); SQLite takes one DELETE per table."""
+
+Key = tuple[str, str]
+_Ts = TypeVarTuple("_Ts")
+
+
 class Repository:
     """Reads and versioned writes over one connection (and so one transaction)."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self._before_commit: list[Callable[[Repository], Awaitable[None]]] = []
+        self._queued: dict[Table, list[dict[str, Any]]] = {}
+        self._queued_types: set[str] = set()
+        self._locked: dict[Key, StoredVersion | None] = {}
+
+    @overload
+    async def _run(
+        self, statement: TypedReturnsRows[*_Ts], params: Any = None
+    ) -> CursorResult[*_Ts]: ...
+
+    @overload
+    async def _run(
+        self, statement: Executable, params: Any = None
+    ) -> CursorResult[*tuple[Any, ...]]: ...
+
+    async def _run(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        """Send the queued INSERTs, then `statement`: it sees everything written before it."""
+        await self.flush()
+        return await self.conn.execute(statement, params)
+
+    def _queue(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        self._queued.setdefault(table, []).extend(rows)
+        self._queued_types.update(row["resource_type"] for row in rows)
+
+    async def flush(self) -> None:
+        """Send the queued INSERTs, one multi-row statement per table. A new resource whose id
+        another request took in the meantime fails them all with 409 (the transaction then
+        rolls back whole)."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, {}
+        self._queued_types = set()
+        try:
+            for table in _INSERT_ORDER:
+                rows = queued.get(table)
+                if rows:
+                    await self.conn.execute(insert(table), rows)
+        except IntegrityError as exc:
+            new = [f"{r['resource_type']}/{r['resource_id']}" for r in queued.get(resource, [])]
+            raise conflict(
+                f"{', '.join(new[:5]) or 'A resource'} was written by another request at the "
+                "same time; retry"
+            ) from exc
 
     def before_commit(self, callback: Callable[[Repository], Awaitable[None]]) -> None:
         """Run `callback` once, in this transaction, just before it commits (e.g. to write the
@@ -109,37 +181,50 @@ class Repository:
             self._before_commit.append(callback)
 
     async def run_before_commit(self) -> None:
-        """The `before_commit` callbacks, in the order given; `Store.writing` calls this."""
+        """The `before_commit` callbacks, in the order given, then the queued INSERTs;
+        `Store.writing` calls this."""
         while self._before_commit:
             await self._before_commit.pop(0)(self)
+        await self.flush()
+
+    async def lock_current(self, keys: Sequence[Key]) -> None:
+        """Read (and on PostgreSQL lock) the current versions of `keys` in one statement, for
+        the `current(..., for_update=True)` calls of the writes that follow: a transaction
+        Bundle's entries then need no SELECT each."""
+        found = await self.current_many(keys, for_update=True)
+        for key in keys:
+            self._locked[key] = found.get(key)
 
     async def current(
         self, resource_type: str, resource_id: str, *, for_update: bool = False
     ) -> StoredVersion | None:
         """The current version (possibly a deletion), or None if the id never existed."""
+        if for_update and (resource_type, resource_id) in self._locked:
+            return self._locked.pop((resource_type, resource_id))
         stmt = select(
             resource.c.version_id, resource.c.last_updated, resource.c.deleted, resource.c.content
         ).where(resource.c.resource_type == resource_type, resource.c.resource_id == resource_id)
         if for_update:
             stmt = stmt.with_for_update()
-        row = (await self.conn.execute(stmt)).first()
+        row = (await self._run(stmt)).first()
         if row is None:
             return None
         return StoredVersion(resource_type, resource_id, row[0], row[1], row[2], row[3])
 
     async def current_many(
-        self, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], StoredVersion]:
+        self, keys: Sequence[Key], *, for_update: bool = False
+    ) -> dict[Key, StoredVersion]:
         """The current versions of many (type, id) at once, in one statement; unknown ones are
         missing from the answer."""
         if not keys:
             return {}
         r = resource.c
-        rows = await self.conn.execute(
-            select(
-                r.resource_type, r.resource_id, r.version_id, r.last_updated, r.deleted, r.content
-            ).where(tuple_(r.resource_type, r.resource_id).in_(list(dict.fromkeys(keys))))
-        )
+        stmt = select(
+            r.resource_type, r.resource_id, r.version_id, r.last_updated, r.deleted, r.content
+        ).where(tuple_(r.resource_type, r.resource_id).in_(list(dict.fromkeys(keys))))
+        if for_update:
+            stmt = stmt.with_for_update()
+        rows = await self._run(stmt)
         return {(row[0], row[1]): StoredVersion(*row) for row in rows}
 
     async def version(
@@ -148,7 +233,7 @@ class Repository:
         """One version by number, or None."""
         rv = resource_version.c
         row = (
-            await self.conn.execute(
+            await self._run(
                 select(rv.last_updated, rv.deleted, rv.content, rv.method, rv.seq).where(
                     rv.resource_type == resource_type,
                     rv.resource_id == resource_id,
@@ -191,10 +276,10 @@ class Repository:
         return stored
 
     async def create_many(self, items: Sequence[NewResource]) -> list[StoredVersion]:
-        """Store new resources (ids unused so far) with one INSERT per table for them all.
+        """Store new resources (ids unused so far), queued with the other INSERTs.
 
         The bulk path of `load`: a few statements per chunk instead of several per resource.
-        An id that exists already fails the whole call with 409.
+        An id that exists already fails the whole transaction with 409.
         """
         moment = _now()
         stored = [
@@ -222,19 +307,14 @@ class Repository:
             }
             for s in stored
         ]
-        methods = [{**row, "method": s.method} for row, s in zip(rows, stored, strict=True)]
-        try:
-            await self.conn.execute(insert(resource_version), methods)
-            await self.conn.execute(insert(resource), rows)
-        except IntegrityError as exc:
-            raise conflict("A resource of this load was written by another request; retry") from exc
-        grouped: dict[Table, list[dict[str, Any]]] = {}
+        self._queue(
+            resource_version,
+            [{**row, "method": s.method} for row, s in zip(rows, stored, strict=True)],
+        )
+        self._queue(resource, rows)
         for item in items:
             for table, table_rows in item.index.items():
-                grouped.setdefault(table, []).extend(table_rows)
-        for table, table_rows in grouped.items():
-            if table_rows:
-                await self.conn.execute(insert(table), table_rows)
+                self._queue(table, table_rows)
         return stored
 
     async def current_batch(
@@ -249,7 +329,7 @@ class Repository:
             stmt = stmt.where(r.resource_type == resource_type)
         if after is not None:
             stmt = stmt.where(tuple_(r.resource_type, r.resource_id) > tuple_(*after))
-        rows = await self.conn.execute(stmt.order_by(r.resource_type, r.resource_id).limit(limit))
+        rows = await self._run(stmt.order_by(r.resource_type, r.resource_id).limit(limit))
         return [StoredVersion(t, i, v, u, False, c) for t, i, v, u, c in rows]
 
     async def count_current(self, resource_type: str | None) -> int:
@@ -257,30 +337,29 @@ class Repository:
         stmt = select(func.count()).select_from(resource).where(resource.c.deleted.is_(False))
         if resource_type is not None:
             stmt = stmt.where(resource.c.resource_type == resource_type)
-        return int((await self.conn.execute(stmt)).scalar_one())
+        return int((await self._run(stmt)).scalar_one())
 
     async def replace_index_many(
         self, keys: Sequence[tuple[str, str]], index: Mapping[Table, list[dict[str, Any]]]
     ) -> None:
         """Replace the index rows of many resources: one DELETE and one INSERT per table."""
         for table in INDEX_TABLES:
-            await self.conn.execute(
+            await self._run(
                 delete(table).where(tuple_(table.c.resource_type, table.c.resource_id).in_(keys))
             )
-            rows = index.get(table)
-            if rows:
-                await self.conn.execute(insert(table), rows)
+            self._queue(table, index.get(table, []))
+        await self.flush()
 
     async def existing_ids(self, resource_type: str, ids: Sequence[str]) -> set[str]:
         """Which of `ids` have a row (current or deleted) for `resource_type`."""
         if not ids:
             return set()
-        found = await self.conn.scalars(
+        found = await self._run(
             select(resource.c.resource_id).where(
                 resource.c.resource_type == resource_type, resource.c.resource_id.in_(ids)
             )
         )
-        return set(found.all())
+        return set(found.scalars().all())
 
     async def deleted_contents(
         self, keys: Sequence[tuple[str, str]]
@@ -305,7 +384,7 @@ class Repository:
             .group_by(rv.resource_type, rv.resource_id)
             .subquery()
         )
-        rows = await self.conn.execute(
+        rows = await self._run(
             select(rv.resource_type, rv.resource_id, rv.content).join(
                 last,
                 and_(
@@ -347,7 +426,7 @@ class Repository:
             )
             .distinct()
         )
-        return [(t, i, target) for t, i, target in await self.conn.execute(stmt)]
+        return [(t, i, target) for t, i, target in await self._run(stmt)]
 
     async def delete(self, previous: StoredVersion) -> StoredVersion:
         """Record a deletion as the next version of `previous`."""
@@ -374,16 +453,12 @@ class Repository:
             "deleted": stored.deleted,
             "content": stored.content,
         }
-        try:
-            await self.conn.execute(insert(resource_version).values(method=stored.method, **values))
-            if previous is None:
-                await self.conn.execute(insert(resource).values(**values))
-                return
-        except IntegrityError as exc:
-            raise conflict(
-                f"{stored.reference} was written by another request at the same time; retry"
-            ) from exc
-        result = await self.conn.execute(
+        self._locked.pop((stored.resource_type, stored.resource_id), None)
+        self._queue(resource_version, [{**values, "method": stored.method}])
+        if previous is None:
+            self._queue(resource, [values])
+            return
+        result = await self._run(
             update(resource)
             .where(
                 resource.c.resource_type == stored.resource_type,
@@ -402,17 +477,20 @@ class Repository:
         previous: StoredVersion | None,
         index: Mapping[Table, list[dict[str, Any]]],
     ) -> None:
-        # A new (or re-created) resource has no rows to remove: skip six DELETEs per create.
+        # A new (or re-created) resource has no rows to remove: skip the DELETEs of a create.
         if previous is not None and not previous.deleted:
             await self.delete_index(resource_type, resource_id)
         for table, rows in index.items():
-            if rows:
-                await self.conn.execute(insert(table), rows)
+            self._queue(table, rows)
 
     async def delete_index(self, resource_type: str, resource_id: str) -> None:
         """Remove every index row of a resource."""
+        if self.conn.dialect.name == "postgresql":
+            params = {"resource_type": resource_type, "resource_id": resource_id}
+            await self._run(_DELETE_INDEX_POSTGRES, params)
+            return
         for table in INDEX_TABLES:
-            await self.conn.execute(
+            await self._run(
                 delete(table).where(
                     table.c.resource_type == resource_type, table.c.resource_id == resource_id
                 )
@@ -425,11 +503,22 @@ class Repository:
         one writer in at a time.
         """
         if self.conn.dialect.name == "postgresql":
+            # A lock reads no rows: the queued INSERTs need not go first.
             await self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
-    async def fetch(self, statement: Executable) -> Sequence[Row[Any]]:
-        """All rows of a read statement built by the search compiler."""
-        return (await self.conn.execute(statement)).all()
+    async def fetch(
+        self, statement: Executable, *, reads: frozenset[str] | None = None
+    ) -> Sequence[Row[Any]]:
+        """All rows of a read statement built by the search compiler.
+
+        `reads`: the only resource types whose rows the statement reads, when the caller knows
+        them. Queued INSERTs of other types cannot change its answer and stay queued, so a
+        transaction Bundle's Appointments are not sent one by one because each is checked
+        against the CarePlans.
+        """
+        if reads is not None and self._queued_types.isdisjoint(reads):
+            return (await self.conn.execute(statement)).all()
+        return (await self._run(statement)).all()
 
     async def history(
         self,
@@ -473,7 +562,7 @@ class Repository:
             shown = select(current.c.resource_type, current.c.resource_id).where(visible(current))
             stmt = stmt.where(tuple_(rv.resource_type, rv.resource_id).in_(shown))
         stmt = stmt.order_by(rv.seq.desc()).limit(count)
-        rows = (await self.conn.execute(stmt)).all()
+        rows = (await self._run(stmt)).all()
         return [StoredVersion(*row) for row in rows]
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +17,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fhir.resources.R4B import get_fhir_model_class
-from sqlalchemy import event
 
 from patientkontrakt.contract.document import contract_document
 from patientkontrakt.contract.vocabulary import (
@@ -31,6 +28,7 @@ from patientkontrakt.contract.vocabulary import (
 )
 from patientkontrakt.fhir.listing import Paging
 from tests.api.builders import FHIR_JSON, TOLVAN_PERSONNUMMER
+from tests.statements import sent_statements
 
 pytestmark = pytest.mark.anyio
 
@@ -699,22 +697,6 @@ def paging(context: Any) -> Paging:
 # --- cost -----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def counted(app: FastAPI) -> Iterator[list[str]]:
-    """The SQL statements run while the block runs."""
-    engine = app.state.server.store.engine.sync_engine
-    statements: list[str] = []
-
-    def before(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
 async def test_statements_do_not_grow_with_the_number_of_other_patients(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -723,11 +705,11 @@ async def test_statements_do_not_grow_with_the_number_of_other_patients(
     url = f"/{ids['patient']}/$patient-contract"
     await document(client, url)  # warm-up: connections and dialect set up
 
-    with counted(app) as few:
+    with sent_statements(app.state.server.store.engine) as few:
         small = await document(client, url)
     for n in range(1, 20):
         await store(client, contract(identifier=("urn:test:patient", str(n)), label=f" {n}"))
-    with counted(app) as many:
+    with sent_statements(app.state.server.store.engine) as many:
         large = await document(client, url)
 
     assert len(many) == len(few), (few, many)
