@@ -11,13 +11,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner, Result
 
 from patientkontrakt.app import create_app
 from patientkontrakt.cli import app
 from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.store import migrate
-from tests.conftest import SYSTEM_SCOPE, Tokens
+from patientkontrakt.store.database import sync_url
+from tests.conftest import SYSTEM_SCOPE, Tokens, throwaway_postgres_database
 
 PERSONNUMMER_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 BASE = "http://test/fhir"
@@ -356,3 +358,30 @@ def test_batch_bundle(database_url: str, tmp_path: Path) -> None:
     patients = Stored(database_url, tmp_path).resources("Patient")
     assert len(patients) == 2
     assert "patient-2" in patients
+
+
+@pytest.mark.postgres
+def test_a_load_into_postgresql_leaves_fresh_planner_statistics(tmp_path: Path) -> None:
+    """Until a table is analysed its planner statistics are those of an empty table
+    (`reltuples` -1): searches right after a bulk load would be planned for no rows."""
+    with throwaway_postgres_database("pk_load") as url:
+        migrate.upgrade(url)
+        path = write_ndjson(tmp_path / "data.ndjson", [fake_patient(f"p{n}") for n in range(5)])
+        result = run_load(url, tmp_path, str(path))
+        assert result.exit_code == 0, result.output
+        engine = create_engine(sync_url(url))
+        try:
+            with engine.connect() as conn:
+                counted = dict(
+                    conn.execute(
+                        text(
+                            "SELECT relname, reltuples FROM pg_class "
+                            "WHERE relname IN ('resource', 'resource_version', 'token_index')"
+                        )
+                    ).all()
+                )
+        finally:
+            engine.dispose()
+    assert counted["resource"] == 5
+    assert counted["resource_version"] == 5
+    assert counted["token_index"] >= 5  # an identifier each, at least

@@ -135,6 +135,7 @@ async def load_demo_county(
                 on_batch=lambda n: progress.advance(task, n),
             )
             progress.update(task, completed=max(patients, 1))
+        await store.refresh_statistics()
     finally:
         if own:
             await store.dispose()

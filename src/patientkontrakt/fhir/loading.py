@@ -57,6 +57,7 @@ async def load_files(settings: Settings, files: list[Path], *, batch_size: int) 
                 task = progress.add_task(path.name, total=None)
                 stored += await _load_file(store, settings, path, batch_size, progress, task)
                 progress.update(task, completed=progress.tasks[task].completed, total=1)
+        await store.refresh_statistics()
     finally:
         await store.dispose()
     return stored

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patientkontrakt.store.database import WRITE_OPTION
 from patientkontrakt.store.repository import Repository
+from patientkontrakt.store.tables import INDEX_TABLES, resource, resource_version
+
+STORE_TABLES = (resource, resource_version, *INDEX_TABLES)
 
 
 class Store:
@@ -38,6 +42,22 @@ class Store:
                 repo = Repository(conn)
                 yield repo
                 await repo.run_before_commit()
+
+    async def refresh_statistics(self) -> None:
+        """Have PostgreSQL's planner count the rows again, after a bulk load.
+
+        Until autovacuum gets to a freshly loaded table (a minute or more), the planner works
+        from the counts of the empty table and picks plans that take hundreds of milliseconds
+        a search: measured after the benchmark's load of 10,204 resources, `CarePlan?patient=X
+        &status=active` took 208 ms instead of 1.7. SQLite keeps no such statistics unless
+        asked to, and plans from its indexes alone.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in STORE_TABLES:
+                await conn.execute(text(f"ANALYZE {table.name}"))
 
     async def dispose(self) -> None:
         """Close the engine's connections."""
