@@ -28,7 +28,13 @@ from patientkontrakt.store.transactions import Store
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service as an ASGI app; the database must already be migrated."""
     settings = settings or get_settings()
-    store = Store(create_engine(settings.resolved_database_url()))
+    store = Store(
+        create_engine(
+            settings.resolved_database_url(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+    )
     signer = PageSigner(
         load_secret(settings.paging_secret, settings.data_dir), settings.page_link_ttl_seconds
     )

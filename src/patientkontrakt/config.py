@@ -41,6 +41,26 @@ class Settings(BaseSettings):
         ge=1,
         description="uvicorn worker processes for `serve`; one per core in production.",
     )
+    database_pool_size: int = Field(
+        default=30,
+        ge=1,
+        le=1000,
+        description=(
+            "PostgreSQL connections each worker keeps open once it needed them. A request "
+            "beyond them opens one of up to PK_DATABASE_MAX_OVERFLOW more, closed again after "
+            "use: opening a connection forks a PostgreSQL backend, so the pool should cover "
+            "the requests a worker has in flight."
+        ),
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description=(
+            "Further PostgreSQL connections a worker may open for a moment under load. "
+            "workers x (pool size + overflow) must stay below the server's max_connections."
+        ),
+    )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1,

@@ -66,6 +66,11 @@ class ParameterRegistry:
                 for resource_type in types:
                     if resource_type in self._by_type:
                         self._add(definition, resource_type)
+        # Sorted once: every write asks for its type's parameters to index it.
+        self._sorted = {
+            t: tuple(sorted(by_code.values(), key=lambda p: p.code))
+            for t, by_code in self._by_type.items()
+        }
 
     def _add(self, definition: dict[str, Any], resource_type: str) -> None:
         code = str(definition["code"])
@@ -86,9 +91,9 @@ class ParameterRegistry:
         """The parameter `code` of `resource_type`, or None."""
         return self._by_type.get(resource_type, {}).get(code)
 
-    def for_type(self, resource_type: str) -> list[SearchParameter]:
+    def for_type(self, resource_type: str) -> tuple[SearchParameter, ...]:
         """Every parameter of `resource_type`, by code."""
-        return sorted(self._by_type.get(resource_type, {}).values(), key=lambda p: p.code)
+        return self._sorted.get(resource_type, ())
 
 
 def _definitions(folder: Path) -> list[dict[str, Any]]:

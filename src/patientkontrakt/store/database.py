@@ -64,8 +64,10 @@ def configure_sqlite(sync_engine: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url` (sqlite:// or postgresql://).
+def create_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> AsyncEngine:
+    """An async engine for `url` (sqlite:// or postgresql://); `pool_size` and `max_overflow`
+    size a PostgreSQL pool (the server's come from settings, a command's one-off work needs
+    SQLAlchemy's defaults).
 
     Bound parameters are hidden from SQLAlchemy's errors and logs: they hold personal data.
     """
@@ -81,8 +83,8 @@ def create_engine(url: str) -> AsyncEngine:
     # planned per value, 15 ms generic).
     return create_async_engine(
         target,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=1800,
         hide_parameters=True,
         connect_args={"prepare_threshold": None},
