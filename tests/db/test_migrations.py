@@ -65,10 +65,40 @@ def alembic_revision(engine: Engine) -> list[str]:
         return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
+def extended_statistics(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT stxname FROM pg_statistic_ext")).scalars())
+
+
+@pytest.mark.postgres
+def test_postgresql_keeps_statistics_of_the_index_kind_columns() -> None:
+    """Without them the planner multiplies type, parameter, system and code as if independent
+    (migration 0004); a downgrade to 0003 removes them."""
+    with throwaway_postgres_database("pk_migrations") as url:
+        migrate.upgrade(url)
+        engine = create_engine(sync_url(url))
+        try:
+            assert extended_statistics(engine) == {
+                f"st_{table}_kind"
+                for table in (
+                    "token_index",
+                    "reference_index",
+                    "string_index",
+                    "date_index",
+                    "number_index",
+                    "uri_index",
+                )
+            }
+            migrate.downgrade(url, "0003")
+            assert extended_statistics(engine) == set()
+        finally:
+            engine.dispose()
+
+
 def test_upgrade_downgrade_upgrade(fresh_url: str, engine: Engine) -> None:
     migrate.upgrade(fresh_url)
     assert table_names(engine) == TABLES | {"alembic_version"}
-    assert alembic_revision(engine) == ["0003"]
+    assert alembic_revision(engine) == ["0004"]
 
     migrate.downgrade(fresh_url, "base")
     assert table_names(engine) == {"alembic_version"}
@@ -79,7 +109,7 @@ def test_upgrade_downgrade_upgrade(fresh_url: str, engine: Engine) -> None:
 
     migrate.upgrade(fresh_url)
     assert table_names(engine) == TABLES | {"alembic_version"}
-    assert alembic_revision(engine) == ["0003"]
+    assert alembic_revision(engine) == ["0004"]
     migrate.check(fresh_url)
 
 
