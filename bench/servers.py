@@ -126,16 +126,21 @@ class Postgres:
             url = started.stdout.strip().splitlines()[-1]
         return cls(url)
 
-    def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _admin(self, database: str | None = None) -> psycopg.Connection[tuple[object, ...]]:
         parsed = make_url(self.url)
         return psycopg.connect(
             host=parsed.host,
             port=parsed.port,
             user=parsed.username,
             password=parsed.password,
-            dbname=parsed.database,
+            dbname=database or parsed.database,
             autocommit=True,
         )
+
+    def analyze(self, name: str) -> None:
+        """ANALYZE the database `name`, as `patientkontrakt load` does its own after a load."""
+        with self._admin(name) as conn:
+            conn.execute("ANALYZE")
 
     def fresh(self, name: str) -> str:
         """Drop and create the database `name`; its URL."""
