@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ def load_ours(ours: Ours, county: County) -> Load:
     return Load(county.resources, time.perf_counter() - started)
 
 
-def transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
+def transaction(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """A transaction Bundle writing each resource with its own id (update as create)."""
     return {
         "resourceType": "Bundle",

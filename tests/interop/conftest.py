@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.data import transaction
 
 from tests.interop import dataset
 from tests.interop.peers import Peer
@@ -55,7 +56,7 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
 
 
 def _load(peer: Peer) -> None:
-    response = peer.load(dataset.transaction(dataset.everything()))
+    response = peer.load(transaction(dataset.everything()))
     assert response.status_code == 200, f"{peer.name} refused the dataset: {response.text}"
     statuses = [e["response"]["status"] for e in response.json()["entry"]]
     assert all(s.startswith(("200", "201")) for s in statuses), statuses

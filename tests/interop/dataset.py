@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,22 +41,6 @@ def r4_examples() -> tuple[dict[str, Any], ...]:
 def everything() -> tuple[dict[str, Any], ...]:
     """The whole dataset."""
     return demo_county() + r4_examples()
-
-
-def transaction(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """A transaction Bundle writing each resource with its own id (update as create)."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-            }
-            for r in resources
-        ],
-    }
 
 
 @cache
