@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from patientkontrakt import __version__, canonical
+from patientkontrakt import __version__, canonical, heap
 from patientkontrakt.config import Settings, get_settings
 from patientkontrakt.contract import routes as contract_routes
 from patientkontrakt.contract.rules import contract_rules
@@ -25,8 +25,12 @@ from patientkontrakt.store.database import create_engine
 from patientkontrakt.store.transactions import Store
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service as an ASGI app; the database must already be migrated."""
+def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -> FastAPI:
+    """The service as an ASGI app; the database must already be migrated.
+
+    `settle_heap` freezes the worker's heap once it has started (`heap.settle`): for a process
+    that only serves, not for tests that make many apps in one process.
+    """
     settings = settings or get_settings()
     store = Store(
         create_engine(
@@ -46,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await conformance.seed(store, settings.canonical_base)
+        if settle_heap:
+            heap.settle()
         journal = authorizer.journal
         if journal is not None:
             journal.start()  # moves the audit journal into the store; also dead workers' files
@@ -83,3 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contract_routes.router)  # before the generic router: `Patient/$...`
     app.include_router(router)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app as `patientkontrakt serve` runs it in each worker: settings from the
+    environment, heap frozen after start-up."""
+    return create_app(settle_heap=True)

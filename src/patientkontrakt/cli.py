@@ -40,7 +40,7 @@ def serve(
 
     settings = get_settings()
     uvicorn.run(
-        "patientkontrakt.app:create_app",
+        "patientkontrakt.app:create_served_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
