@@ -121,6 +121,16 @@ _DELETE_INDEX_POSTGRES = select(literal(1)).add_cte(
 """Every index row of one resource gone in one statement (PostgreSQL runs each DELETE of a
 WITH clause whether or not the query reads it); SQLite takes one DELETE per table."""
 
+_CURRENT = select(
+    resource.c.version_id, resource.c.last_updated, resource.c.deleted, resource.c.content
+).where(
+    resource.c.resource_type == bindparam("resource_type"),
+    resource.c.resource_id == bindparam("resource_id"),
+)
+"""One resource's current row. Built once: making the statement anew for every read cost
+about a tenth of a read's time in SQLAlchemy's expression code."""
+_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
+
 Key = tuple[str, str]
 _Ts = TypeVarTuple("_Ts")
 
@@ -201,12 +211,9 @@ class Repository:
         """The current version (possibly a deletion), or None if the id never existed."""
         if for_update and (resource_type, resource_id) in self._locked:
             return self._locked.pop((resource_type, resource_id))
-        stmt = select(
-            resource.c.version_id, resource.c.last_updated, resource.c.deleted, resource.c.content
-        ).where(resource.c.resource_type == resource_type, resource.c.resource_id == resource_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await self._run(stmt)).first()
+        stmt = _CURRENT_FOR_UPDATE if for_update else _CURRENT
+        key = {"resource_type": resource_type, "resource_id": resource_id}
+        row = (await self._run(stmt, key)).first()
         if row is None:
             return None
         return StoredVersion(resource_type, resource_id, row[0], row[1], row[2], row[3])
