@@ -289,11 +289,7 @@ def main() -> None:
                 measure = not ceiling and key != "hapi"
                 described[key], found = _run_server(bench, key, postgres, args.workers, measure)
                 ceiling = ceiling or found
-    command = (
-        f"BENCH_SIZE={args.size} make bench"
-        if "MAKELEVEL" in os.environ
-        else f"python -m bench.run --size {args.size}"
-    )
+    command = _command(args.size, servers)
     result = {
         "date": when.strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
@@ -320,6 +316,14 @@ def main() -> None:
     failed = report.broken(result)
     if failed:
         raise SystemExit("the harness is broken, no unit succeeded in: " + "; ".join(failed))
+
+
+def _command(size: str, servers: tuple[str, ...]) -> str:
+    """The command line that made the run, as a reader would type it again."""
+    if "MAKELEVEL" in os.environ:
+        return f"BENCH_SIZE={size} make bench"
+    chosen = "" if servers == SERVERS else f" --servers {','.join(servers)}"
+    return f"python -m bench.run --size {size}{chosen}"
 
 
 def _baseline(size: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from bench import data, report
+from bench import data, report, run
 from bench.driver import percentile
 
 
@@ -131,3 +131,15 @@ def test_the_pool_makes_bundles_of_new_resources_only(county: data.County) -> No
     text = json.dumps(again)
     assert "Organization/demo-org-" in text
     assert "demo-patient-000004r1" in text
+
+
+def test_run_records_the_command_that_made_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAKELEVEL", raising=False)
+    assert run._command("large", ("postgresql",)) == (
+        "python -m bench.run --size large --servers postgresql"
+    )
+    assert run._command("small", ("sqlite", "postgresql", "hapi")) == (
+        "python -m bench.run --size small"
+    )
+    monkeypatch.setenv("MAKELEVEL", "1")
+    assert run._command("small", ("sqlite", "postgresql", "hapi")) == "BENCH_SIZE=small make bench"
