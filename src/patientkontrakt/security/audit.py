@@ -17,6 +17,7 @@ import asyncio
 import base64
 import datetime as dt
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -379,7 +380,7 @@ class _Waiter:
     error: BaseException | None = None
 
 
-class GroupWriter:
+class GroupWriter(ABC):
     """Group commit of audit records: concurrent `write` calls share one durable step.
 
     A caller queues its records and takes the lock; whoever holds it makes everything queued
@@ -425,9 +426,9 @@ class GroupWriter:
         for w in batch:
             w.done = True
 
+    @abstractmethod
     async def _commit(self, records: Sequence[AuditRecord]) -> None:
         """Make `records` durable."""
-        raise NotImplementedError
 
 
 class AuditWriter(GroupWriter):
