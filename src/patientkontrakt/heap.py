@@ -17,9 +17,9 @@ from patientkontrakt.search.parameters import patient_compartment, registry
 from patientkontrakt.validation.profiles import active
 
 
-def settle() -> int:
+def settle() -> None:
     """Build the lazily made tables every worker comes to need, collect start-up's garbage and
-    freeze the rest; how many objects are frozen.
+    freeze the rest.
 
     Only for a process that serves until it ends: what is frozen is never collected.
     """
@@ -30,4 +30,3 @@ def settle() -> int:
         model_class(resource_type)
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
